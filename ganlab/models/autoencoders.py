@@ -1,0 +1,157 @@
+"""Autoencoders (Unit 01).
+
+An autoencoder is an encoder and a decoder trained to give back their input:
+
+    z  = f_theta(x)  = s(W x + b)           (encoder; z is the code / latent vector)
+    x' = g_phi(z)    = s(W' z + b')         (decoder)
+    theta, phi = argmin  L(x, x')           (e.g. the mean squared error)
+
+``z`` lives in the *latent space*. Stacking several such layers gives a deep
+(stacked) autoencoder; with no nonlinearity at all (``s`` the identity) the
+*linear* autoencoder learns the same subspace as PCA. Images are float tensors in
+``[-1, 1]`` of shape ``(N, C, H, W)``, so the decoders end with ``tanh``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    None: nn.Identity,
+}
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {list(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+def check_images(x: torch.Tensor, image_shape: tuple[int, ...], *, allow_flat: bool = False):
+    """Raise a ValueError unless ``x`` has shape ``(N, *image_shape)`` (or ``(N, prod)``)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of images, got {type(x).__name__}")
+    flat = math.prod(image_shape)
+    ok = x.dim() == 1 + len(image_shape) and tuple(x.shape[1:]) == tuple(image_shape)
+    if allow_flat:
+        ok = ok or (x.dim() == 2 and x.shape[1] == flat)
+    if not ok:
+        also = f" or (N, {flat})" if allow_flat else ""
+        raise ValueError(f"expected images of shape (N, {', '.join(map(str, image_shape))}){also}, "
+                         f"got {tuple(x.shape)}")
+
+
+def check_codes(z: torch.Tensor, latent_dim: int):
+    """Raise a ValueError unless ``z`` has shape ``(N, latent_dim)``."""
+    if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != latent_dim:
+        shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+        raise ValueError(f"expected codes z of shape (N, {latent_dim}), got {shape}")
+
+
+class Autoencoder(nn.Module):
+    """Fully connected autoencoder ``784 -> hidden... -> latent_dim -> ...hidden -> 784``.
+
+    Every hidden layer is ``s(W h + b)`` with ``s = activation``; the code layer uses
+    ``code_activation`` (none by default, so codes can take any value) and the output
+    layer ``output_activation`` (``tanh`` for images in [-1, 1]). ``hidden=()`` gives the
+    one-layer autoencoder of the formulas above, and :meth:`linear` the linear one.
+    """
+
+    def __init__(self, latent_dim: int = 32, hidden: tuple[int, ...] = (256,),
+                 image_shape: tuple[int, ...] = (1, 28, 28), activation: str | None = "relu",
+                 code_activation: str | None = None, output_activation: str | None = "tanh"):
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)
+        dims = [math.prod(self.image_shape), *hidden, latent_dim]
+
+        encoder = [nn.Flatten()]
+        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
+            last = i == len(dims) - 2
+            encoder += [nn.Linear(d_in, d_out), _activation(code_activation if last else activation)]
+        decoder = []
+        rdims = dims[::-1]
+        for i, (d_in, d_out) in enumerate(zip(rdims[:-1], rdims[1:])):
+            last = i == len(rdims) - 2
+            decoder += [nn.Linear(d_in, d_out),
+                        _activation(output_activation if last else activation)]
+        decoder.append(nn.Unflatten(1, self.image_shape))
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.Sequential(*decoder)
+
+    @classmethod
+    def linear(cls, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28)) -> Autoencoder:
+        """``z = W x + b``, ``x' = W' z + b'``: no nonlinearity anywhere (compare with PCA)."""
+        return cls(latent_dim, hidden=(), image_shape=image_shape, activation=None,
+                   code_activation=None, output_activation=None)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``z = f_theta(x)``: images ``(N, C, H, W)`` (or flat ``(N, C*H*W)``) to codes ``(N, latent_dim)``."""
+        check_images(x, self.image_shape, allow_flat=True)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``x' = g_phi(z)``: codes ``(N, latent_dim)`` to images ``(N, C, H, W)``."""
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder: two stride-2 convolutions down, two transposed up.
+
+    ``(C, H, W) -> (c, H/2, W/2) -> (2c, H/4, W/4) -> z`` and back, with 4x4 kernels,
+    ReLU inside and ``tanh`` at the output. Weight sharing across positions lets it
+    reconstruct better than an MLP of similar size. ``H`` and ``W`` must be divisible by 4.
+    """
+
+    def __init__(self, latent_dim: int = 16, channels: int = 32,
+                 image_shape: tuple[int, ...] = (1, 28, 28)):
+        super().__init__()
+        c_img, h, w = image_shape
+        if h % 4 or w % 4:
+            raise ValueError(f"ConvAutoencoder needs image height and width divisible by 4, "
+                             f"got image_shape={tuple(image_shape)}")
+        self.latent_dim = latent_dim
+        self.image_shape = tuple(image_shape)
+        inner = (2 * channels, h // 4, w // 4)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(c_img, channels, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(math.prod(inner), latent_dim),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, math.prod(inner)), nn.ReLU(), nn.Unflatten(1, inner),
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(channels, c_img, 4, stride=2, padding=1), nn.Tanh(),
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        check_images(x, self.image_shape)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Denoising corruption ``x~ = clip(x + std * eps, -1, 1)`` with ``eps ~ N(0, I)``."""
+    if std < 0:
+        raise ValueError(f"noise std must be >= 0, got {std}")
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + std * eps).clamp(-1.0, 1.0)
