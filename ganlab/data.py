@@ -99,7 +99,7 @@ def stratified_test_mask(labels: np.ndarray, every: int = TEST_EVERY) -> np.ndar
     return mask
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_small(name: str):
     """The raw arrays of the bundled datasets: (images (N,1,H,W), labels, max pixel value)."""
     if name == "mnist-5k":

@@ -45,3 +45,24 @@ def contractive_penalty(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         (row,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=True)
         total = total + row.pow(2).flatten(1).sum(dim=1)
     return total.mean()
+
+
+def stochastic_contractive_penalty(encode, x: torch.Tensor, sigma: float = 0.01,
+                                   samples: int = 1,
+                                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mean over the batch of ``E ||f(x + eps) - f(x)||^2 / sigma^2``, ``eps ~ N(0, sigma^2 I)``.
+
+    The stochastic contractive penalty replaces the analytic Jacobian by how far the
+    code moves under small input noise. To first order ``f(x + eps) = f(x) + J eps`` and
+    ``E ||J eps||^2 = sigma^2 ||J||_F^2``, so for small ``sigma`` this estimates
+    :func:`contractive_penalty` without second derivatives (exactly, in expectation,
+    for a linear encoder). ``samples`` noise draws are averaged. Differentiable.
+    """
+    if sigma <= 0 or samples < 1:
+        raise ValueError(f"need sigma > 0 and samples >= 1, got sigma={sigma}, samples={samples}")
+    z = encode(x)
+    total = 0.0
+    for _ in range(samples):
+        eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+        total = total + (encode(x + sigma * eps) - z).pow(2).flatten(1).sum(dim=1)
+    return (total / samples).mean() / sigma**2

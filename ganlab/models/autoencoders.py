@@ -34,6 +34,16 @@ def _activation(name):
     return ACTIVATIONS[name]()
 
 
+def _mlp(dims, activation, last_activation) -> list[nn.Module]:
+    """Linear layers ``dims[0] -> dims[1] -> ...``, each followed by its activation."""
+    layers = []
+    for i in range(len(dims) - 1):
+        last = i == len(dims) - 2
+        layers += [nn.Linear(dims[i], dims[i + 1]),
+                   _activation(last_activation if last else activation)]
+    return layers
+
+
 def check_images(x: torch.Tensor, image_shape: tuple[int, ...], *, allow_flat: bool = False):
     """Raise a ValueError unless ``x`` has shape ``(N, *image_shape)`` (or ``(N, prod)``)."""
     if not isinstance(x, torch.Tensor):
@@ -74,19 +84,9 @@ class Autoencoder(nn.Module):
         self.image_shape = tuple(image_shape)
         dims = [math.prod(self.image_shape), *hidden, latent_dim]
 
-        encoder = [nn.Flatten()]
-        for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            last = i == len(dims) - 2
-            encoder += [nn.Linear(d_in, d_out), _activation(code_activation if last else activation)]
-        decoder = []
-        rdims = dims[::-1]
-        for i, (d_in, d_out) in enumerate(zip(rdims[:-1], rdims[1:])):
-            last = i == len(rdims) - 2
-            decoder += [nn.Linear(d_in, d_out),
-                        _activation(output_activation if last else activation)]
-        decoder.append(nn.Unflatten(1, self.image_shape))
-        self.encoder = nn.Sequential(*encoder)
-        self.decoder = nn.Sequential(*decoder)
+        self.encoder = nn.Sequential(nn.Flatten(), *_mlp(dims, activation, code_activation))
+        self.decoder = nn.Sequential(*_mlp(dims[::-1], activation, output_activation),
+                                     nn.Unflatten(1, self.image_shape))
 
     @classmethod
     def linear(cls, latent_dim: int, image_shape: tuple[int, ...] = (1, 28, 28)) -> Autoencoder:

@@ -1,0 +1,131 @@
+"""Figures shared by the notebooks: image grids, loss curves, latent spaces.
+
+Images are tensors in [-1, 1] of shape ``(N, C, H, W)``; every function maps them back
+to [0, 1] for display. Each function draws into ``ax`` when given one and returns the
+matplotlib ``Figure`` it drew on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from ganlab.train import History
+
+
+def to_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Map images from [-1, 1] to [0, 1] (clamped), on the CPU, without gradients."""
+    return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
+
+
+def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 1) -> np.ndarray:
+    """Tile ``(N, C, H, W)`` images in [-1, 1] into one ``(H', W', 3)`` array in [0, 1]."""
+    if images.dim() != 4:
+        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+    grid = make_grid(to_pixels(images), nrow=nrow, padding=padding, pad_value=1.0)
+    return grid.permute(1, 2, 0).numpy()
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def show_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax=None,
+                scale: float = 0.6):
+    """Show a grid of images."""
+    n = len(images)
+    rows = -(-n // nrow)
+    fig, ax = _axes(ax, (scale * min(n, nrow), scale * rows + (0.4 if title else 0)))
+    ax.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def show_rows(rows: Mapping[str, torch.Tensor], n: int = 10, scale: float = 0.7):
+    """One labelled row per entry, e.g. ``{"input": x, "reconstruction": x_hat}``."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(scale * n, scale * len(rows) * 1.15),
+                             squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
+        ax.imshow(image_grid(images[:n], nrow=n), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: History, keys: Sequence[str] | None = None, ax=None,
+                 title: str | None = None, logy: bool = False):
+    """Per-step values (faint) and their per-epoch means (bold) against the step."""
+    fig, ax = _axes(ax, (6, 3.5))
+    keys = list(keys or history.keys())
+    steps = history["step"]
+    epochs = history["epoch"].astype(int)
+    for key in keys:
+        (line,) = ax.plot(steps, history[key], alpha=0.25, lw=0.8)
+        ends = np.array([steps[epochs == e].max() for e in np.unique(epochs)])
+        ax.plot(ends, history.epoch_mean(key), "o-", color=line.get_color(), ms=3,
+                label=f"{key} (epoch mean)")
+    ax.set_xlabel("step")
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def scatter_codes(codes, labels, ax=None, class_names: Sequence[str] | None = None,
+                  title: str | None = None, s: float = 6):
+    """2-D codes coloured by class, with a legend."""
+    codes = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes)
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) != len(labels):
+        raise ValueError(f"expected codes of shape (N, 2) and N labels, got {codes.shape} "
+                         f"and {labels.shape}")
+    fig, ax = _axes(ax, (5, 5))
+    cmap = plt.get_cmap("tab10")
+    for c in np.unique(labels):
+        pts = codes[labels == c]
+        name = class_names[c] if class_names is not None else str(c)
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, color=cmap(int(c) % 10), label=name, alpha=0.7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(markerscale=2, fontsize=8, loc="best", ncol=2)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+@torch.no_grad()
+def decode_grid(decode: Callable[[torch.Tensor], torch.Tensor], xlim, ylim, n: int = 15,
+                device="cpu") -> torch.Tensor:
+    """Decode an ``n x n`` grid of 2-D codes; row 0 is the *top* (largest ``z_2``)."""
+    z1 = torch.linspace(xlim[0], xlim[1], n)
+    z2 = torch.linspace(ylim[1], ylim[0], n)
+    grid = torch.stack(torch.meshgrid(z2, z1, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
+    return decode(grid.to(device)).cpu()
+
+
+def show_latent_grid(decode, xlim, ylim, n: int = 15, ax=None, title: str | None = None,
+                     device="cpu"):
+    """The 2-D latent space as a picture: what the decoder makes at each point of a grid."""
+    images = decode_grid(decode, xlim, ylim, n, device=device)
+    fig, ax = _axes(ax, (6, 6))
+    ax.imshow(image_grid(images, nrow=n, padding=0),
+              extent=(xlim[0], xlim[1], ylim[0], ylim[1]), interpolation="nearest")
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,51 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from ganlab import plots
+from ganlab.train import History
+from ganlab.widgets import LatentExplorer
+
+
+def test_image_grid_maps_range_and_tiles():
+    images = torch.stack([torch.full((1, 4, 4), v) for v in (-1.0, 0.0, 1.0, 3.0)])
+    grid = plots.image_grid(images, nrow=2, padding=0)
+    assert grid.shape == (8, 8, 3)
+    assert grid[0, 0, 0] == 0.0 and grid[0, 4, 0] == 0.5 and grid[4, 0, 0] == 1.0
+    assert grid.max() == 1.0  # 3.0 is clamped
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        plots.image_grid(torch.zeros(4, 4))
+
+
+def test_decode_grid_puts_largest_z2_on_top_row():
+    images = plots.decode_grid(lambda z: z[:, :, None, None].expand(-1, 2, 1, 1), (-1, 1), (-2, 2), n=3)
+    z = images[:, :, 0, 0]
+    assert z[0].tolist() == [-1.0, 2.0]      # top-left
+    assert z[2].tolist() == [1.0, 2.0]       # top-right
+    assert z[8].tolist() == [1.0, -2.0]      # bottom-right
+
+
+def test_figures_are_drawn():
+    h = History([{"epoch": i // 3, "step": i, "loss": 1.0 / (i + 1)} for i in range(9)])
+    for fig in (plots.plot_history(h), plots.show_images(torch.zeros(12, 1, 8, 8), nrow=6),
+                plots.show_rows({"a": torch.zeros(5, 1, 8, 8), "b": torch.ones(5, 1, 8, 8)}),
+                plots.scatter_codes(np.random.randn(30, 2), np.arange(30) % 3),
+                plots.show_latent_grid(lambda z: torch.zeros(len(z), 1, 4, 4), (-1, 1), (-1, 1), n=4)):
+        assert len(fig.axes) >= 1
+        plt.close(fig)
+    with pytest.raises(ValueError, match=r"codes of shape \(N, 2\)"):
+        plots.scatter_codes(np.zeros((5, 3)), np.zeros(5))
+
+
+def test_latent_explorer_decodes_the_slider_position():
+    decode = lambda z: torch.tanh(z.sum(1))[:, None, None, None].expand(-1, 1, 2, 2)
+    codes = np.random.default_rng(0).normal(size=(50, 2))
+    view = LatentExplorer(decode, codes, np.arange(50) % 5)
+    view.sliders[0].value = 0.3
+    view.sliders[1].value = -0.1
+    assert torch.allclose(view.image, decode(torch.tensor([[0.3, -0.1]]))[0])
+    assert view.sliders[0].min < codes[:, 0].min() and view.sliders[0].max > codes[:, 0].max()
+    with pytest.raises(ValueError, match=r"2-D codes of shape \(N, 2\)"):
+        LatentExplorer(decode, np.zeros((5, 3)), np.zeros(5))
+    plt.close("all")
