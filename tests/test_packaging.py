@@ -4,7 +4,6 @@ import re
 import sys
 
 import yaml
-
 from conftest import PROJECT
 
 if sys.version_info >= (3, 11):

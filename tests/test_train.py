@@ -4,7 +4,14 @@ from torch.utils.data import TensorDataset
 
 from ganlab.data import load_images
 from ganlab.models import Autoencoder
-from ganlab.train import History, TrainingDiverged, batched, fit, reconstruction_step, train_autoencoder
+from ganlab.train import (
+    History,
+    TrainingDiverged,
+    batched,
+    fit,
+    reconstruction_step,
+    train_autoencoder,
+)
 
 
 @pytest.fixture(scope="module")
