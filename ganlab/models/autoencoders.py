@@ -65,14 +65,42 @@ def check_codes(z: torch.Tensor, latent_dim: int):
         raise ValueError(f"expected codes z of shape (N, {latent_dim}), got {shape}")
 
 
-class Autoencoder(nn.Module):
+class EncoderDecoder(nn.Module):
+    """What every autoencoder of the course shares: ``encode``, ``decode`` and their composition.
+
+    Subclasses set ``self.encoder``, ``self.decoder``, ``self.latent_dim`` and
+    ``self.image_shape``; ``accepts_flat`` says whether flat ``(N, C*H*W)`` input is fine.
+    Both directions check their input's shape and raise a ValueError naming the one expected.
+    """
+
+    accepts_flat = False
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``z = f_theta(x)``: images ``(N, C, H, W)`` to codes ``(N, latent_dim)``."""
+        check_images(x, self.image_shape, allow_flat=self.accepts_flat)
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``x' = g_phi(z)``: codes ``(N, latent_dim)`` to images ``(N, C, H, W)``."""
+        check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction ``x' = g_phi(f_theta(x))``."""
+        return self.decode(self.encode(x))
+
+
+class Autoencoder(EncoderDecoder):
     """Fully connected autoencoder ``784 -> hidden... -> latent_dim -> ...hidden -> 784``.
 
     Every hidden layer is ``s(W h + b)`` with ``s = activation``; the code layer uses
     ``code_activation`` (none by default, so codes can take any value) and the output
     layer ``output_activation`` (``tanh`` for images in [-1, 1]). ``hidden=()`` gives the
     one-layer autoencoder of the formulas above, and :meth:`linear` the linear one.
+    It also accepts flat images ``(N, C*H*W)``.
     """
+
+    accepts_flat = True
 
     def __init__(self, latent_dim: int = 32, hidden: tuple[int, ...] = (256,),
                  image_shape: tuple[int, ...] = (1, 28, 28), activation: str | None = "relu",
@@ -94,21 +122,8 @@ class Autoencoder(nn.Module):
         return cls(latent_dim, hidden=(), image_shape=image_shape, activation=None,
                    code_activation=None, output_activation=None)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``z = f_theta(x)``: images ``(N, C, H, W)`` (or flat ``(N, C*H*W)``) to codes ``(N, latent_dim)``."""
-        check_images(x, self.image_shape, allow_flat=True)
-        return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``x' = g_phi(z)``: codes ``(N, latent_dim)`` to images ``(N, C, H, W)``."""
-        check_codes(z, self.latent_dim)
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
-
-
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(EncoderDecoder):
     """Convolutional autoencoder: two stride-2 convolutions down, two transposed up.
 
     ``(C, H, W) -> (c, H/2, W/2) -> (2c, H/4, W/4) -> z`` and back, with 4x4 kernels,
@@ -136,17 +151,6 @@ class ConvAutoencoder(nn.Module):
             nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(channels, c_img, 4, stride=2, padding=1), nn.Tanh(),
         )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.image_shape)
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        check_codes(z, self.latent_dim)
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
 
 
 def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
