@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.ganlab-installed
 # seconds one notebook cell may take under nbval (fast mode cells take a few seconds)
 CELL_TIMEOUT ?= 600
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# extra arguments for `jupyter lab`; as root (containers) JupyterLab needs --allow-root
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 .PHONY: install lab test lint course bench clean
 
@@ -24,7 +26,7 @@ install: $(STAMP)
 
 lab: install
 	$(BIN)/python -m ipykernel install --user --name ganlab --display-name "Python (ganlab)"
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab notebooks/
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
 test: install
 	GANLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) \
