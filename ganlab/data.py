@@ -236,3 +236,15 @@ def read_idx(path) -> np.ndarray:
         raise ValueError(f"{path}: header says shape {shape} ({expected} bytes) but the file "
                          f"has {len(raw) - offset} bytes of data; is it truncated?")
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+
+
+def binarize(images: torch.Tensor, threshold: float = 0.0) -> torch.Tensor:
+    """Binary pixels ``b = [x > threshold]`` in {0, 1} from images in [-1, 1].
+
+    The fixed binarisation used for Bernoulli likelihoods (Unit 02): a pixel is "ink"
+    when it is brighter than mid-grey. Returns float32 so it can be fed to a network.
+    """
+    if images.min() < -1 or images.max() > 1:
+        raise ValueError("binarize expects images in [-1, 1] (what load_images returns), got "
+                         f"values in [{images.min().item():.3g}, {images.max().item():.3g}]")
+    return (images > threshold).float()

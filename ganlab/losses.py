@@ -1,11 +1,22 @@
 """Loss functions of the course, each with the formula it computes.
 
-Unit 01 (autoencoders): :func:`reconstruction_error`, :func:`contractive_penalty`.
+Unit 01 (autoencoders): :func:`reconstruction_error`, :func:`contractive_penalty`,
+:func:`stochastic_contractive_penalty`.
+
+Unit 02 (VAE): :func:`gaussian_kl`, :func:`reparameterize`,
+:func:`bernoulli_log_likelihood`, :func:`gaussian_log_likelihood`,
+:func:`standard_normal_log_prob`, :func:`diagonal_normal_log_prob`. All
+log-likelihoods are in nats, one number per example, summed over its dimensions.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def reconstruction_error(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -66,3 +77,77 @@ def stochastic_contractive_penalty(encode, x: torch.Tensor, sigma: float = 0.01,
         eps = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         total = total + (encode(x + sigma * eps) - z).pow(2).flatten(1).sum(dim=1)
     return (total / samples).mean() / sigma**2
+
+
+# --- Unit 02: the pieces of the ELBO -----------------------------------------------------
+
+def _check_mu_logvar(mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"mu and logvar must both have shape (N, latent_dim); got "
+                         f"{tuple(mu.shape)} and {tuple(logvar.shape)}")
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag exp(logvar)) || N(0, I))`` per example, summed over latent dimensions.
+
+    Closed form, for ``q = N(mu, diag sigma^2)`` with ``logvar = log sigma^2``:
+
+        KL(q || p) = 1/2 * sum_j ( mu_j^2 + sigma_j^2 - 1 - log sigma_j^2 )
+
+    Shape ``(N,)``, in nats. It takes the *log-variance*: passing a standard deviation
+    (or a variance) where ``logvar`` is expected is a classic silent bug.
+    """
+    _check_mu_logvar(mu, logvar)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """The reparameterised sample ``z = mu + sigma * eps``, ``eps ~ N(0, I)``, ``sigma = exp(logvar / 2)``.
+
+    The randomness lives in ``eps``, which does not depend on the encoder's parameters,
+    so gradients flow from ``z`` back into ``mu`` and ``logvar``.
+    """
+    _check_mu_logvar(mu, logvar)
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``log p(x | z) = sum_i [x_i log s(l_i) + (1 - x_i) log(1 - s(l_i))]`` per example.
+
+    ``logits`` ``l`` are the decoder's raw outputs (``s`` is the sigmoid, applied inside,
+    stably, by ``binary_cross_entropy_with_logits``); ``x`` holds binary pixels in {0, 1}.
+    """
+    if logits.shape != x.shape:
+        raise ValueError(f"logits shape {tuple(logits.shape)} differs from x shape {tuple(x.shape)}")
+    if ((x != 0) & (x != 1)).any():
+        raise ValueError(f"a Bernoulli likelihood needs binary pixels in {{0, 1}}, got values in "
+                         f"[{x.min().item():.3g}, {x.max().item():.3g}]; binarise images in "
+                         "[-1, 1] with ganlab.data.binarize(x)")
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def gaussian_log_likelihood(mean: torch.Tensor, x: torch.Tensor,
+                            log_sigma: torch.Tensor | float) -> torch.Tensor:
+    """``log N(x; mean, sigma^2 I) = -1/2 sum_i [ (x_i - mean_i)^2 / sigma^2 + log 2 pi sigma^2 ]``.
+
+    A *density* of continuous pixels, so it can be positive and is not comparable with
+    a Bernoulli likelihood of binarised pixels. ``log_sigma`` is a scalar (tensor or float).
+    """
+    if mean.shape != x.shape:
+        raise ValueError(f"mean shape {tuple(mean.shape)} differs from x shape {tuple(x.shape)}")
+    log_sigma = torch.as_tensor(log_sigma, dtype=x.dtype, device=x.device)
+    per_pixel = 0.5 * ((x - mean) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
+    return -per_pixel.flatten(1).sum(dim=1)
+
+
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """``log N(z; 0, I) = -1/2 sum_j (z_j^2 + log 2 pi)`` per example (the prior ``p(z)``)."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(dim=1)
+
+
+def diagonal_normal_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, diag exp(logvar))`` per example (the encoder's ``q_phi(z|x)``)."""
+    _check_mu_logvar(mu, logvar)
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=1)

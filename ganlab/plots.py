@@ -129,3 +129,55 @@ def show_latent_grid(decode, xlim, ylim, n: int = 15, ax=None, title: str | None
     if title:
         ax.set_title(title)
     return fig
+
+
+#: The taxonomy of generative models (Goodfellow, NIPS 2016 tutorial, Fig. 9), as
+#: (name, parent, where it appears in this course).
+TAXONOMY = [
+    ("maximum likelihood", None, ""),
+    ("explicit density", "maximum likelihood", ""),
+    ("implicit density", "maximum likelihood", ""),
+    ("tractable density", "explicit density", ""),
+    ("approximate density", "explicit density", ""),
+    ("autoregressive:\nPixelRNN / PixelCNN,\nMADE", "tractable density", "Unit 02"),
+    ("variational:\nVAE", "approximate density", "Units 01-02"),
+    ("Markov chain:\nBoltzmann machine", "approximate density", ""),
+    ("direct:\nGAN, DCGAN", "implicit density", "Units 03-06"),
+    ("Markov chain:\nGSN", "implicit density", ""),
+]
+
+
+def draw_taxonomy(ax=None):
+    """Draw :data:`TAXONOMY` as a tree; models this course builds are highlighted."""
+    fig, ax = _axes(ax, (11, 4.8))
+    children: dict = {}
+    for name, parent, _ in TAXONOMY:
+        children.setdefault(parent, []).append(name)
+    course = {name: where for name, _, where in TAXONOMY}
+    position: dict = {}
+
+    def place(name, depth, next_leaf):  # leaves left to right, parents centred above
+        kids = children.get(name, [])
+        if not kids:
+            position[name] = (next_leaf, -depth)
+            return next_leaf + 1
+        for kid in kids:
+            next_leaf = place(kid, depth + 1, next_leaf)
+        position[name] = (np.mean([position[k][0] for k in kids]), -depth)
+        return next_leaf
+
+    place("maximum likelihood", 0, 0)
+    for name, parent, _ in TAXONOMY:
+        if parent is not None:
+            (x0, y0), (x1, y1) = position[parent], position[name]
+            ax.plot([x0, x1], [y0 - 0.15, y1 + 0.15], color="0.6", lw=1, zorder=1)
+    for name, (x, y) in position.items():
+        where = course[name]
+        ax.text(x, y, name + (f"\n[{where}]" if where else ""), ha="center", va="center",
+                fontsize=9, zorder=2,
+                bbox={"boxstyle": "round", "fc": "#ffe9a8" if where else "white", "ec": "0.4"})
+    ax.set_xlim(-0.7, max(p[0] for p in position.values()) + 0.7)
+    ax.set_ylim(min(p[1] for p in position.values()) - 0.6, 0.5)
+    ax.set_axis_off()
+    ax.set_title("a taxonomy of generative models (highlighted: built in this course)")
+    return fig

@@ -258,3 +258,35 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
     """``fn`` applied to ``x`` in batches without gradients, results on the CPU."""
     return torch.cat([fn(x[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(x), batch_size)])
+
+
+# --- ELBO training (Unit 02 VAE) ----------------------------------------------------------
+
+def vae_step(model: nn.Module, optimizer: torch.optim.Optimizer, beta: float = 1.0):
+    """Return a ``step`` for :func:`fit` that maximises the ELBO of a ``ganlab.models.VAE``.
+
+    Loss on a batch: ``-(1/m) sum_i [ log p(x_i | z_i) - beta * KL(q(z|x_i) || p(z)) ]``,
+    with one reparameterised ``z_i ~ q(z|x_i)`` each; ``beta = 1`` is the ELBO (in nats
+    per image). Records the batch means of ``elbo``, ``log_likelihood`` and ``kl``.
+    """
+
+    def step(batch):
+        terms = model.elbo(batch[0])
+        loss = -(terms["log_likelihood"] - beta * terms["kl"]).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach(), **{k: v.detach().mean() for k, v in terms.items()}}
+
+    return step
+
+
+def train_vae(model: nn.Module, data: TensorDataset, *, epochs: int, batch_size: int = 128,
+              lr: float = 1e-3, beta: float = 1.0, seed: int = 0, device="cpu",
+              checkpoint=None, progress: bool = True, desc: str | None = None) -> History:
+    """Train a ``ganlab.models.VAE`` with Adam on the negative ELBO (see :func:`vae_step`)."""
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    return fit(vae_step(model, optimizer, beta), data, epochs=epochs, batch_size=batch_size,
+               seed=seed, device=device, state={"model": model, "optimizer": optimizer},
+               checkpoint=checkpoint, progress=progress, desc=desc)

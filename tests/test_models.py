@@ -40,7 +40,7 @@ def test_bad_images_raise_with_expected_shape(model, bad, expected):
 def test_bad_codes_and_configs():
     with pytest.raises(ValueError, match=r"expected codes z of shape \(N, 8\), got \(4, 2\)"):
         Autoencoder(8).decode(torch.zeros(4, 2))
-    with pytest.raises(ValueError, match="divisible by 4"):
+    with pytest.raises(ValueError, match="height and width divisible by 4"):
         ConvAutoencoder(8, image_shape=(1, 30, 30))
     with pytest.raises(ValueError, match="unknown activation 'gelu'"):
         Autoencoder(8, activation="gelu")

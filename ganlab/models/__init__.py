@@ -1,8 +1,16 @@
 """Models of the course, one module per family.
 
 * :mod:`ganlab.models.autoencoders` (Unit 01): MLP, linear and convolutional autoencoders.
+* :mod:`ganlab.models.vae` (Unit 02): the variational autoencoder (MLP or conv body,
+  Bernoulli or Gaussian decoder).
+* :mod:`ganlab.models.linear_gaussian` (Unit 02): a latent-variable model with exact
+  likelihood and posterior, to check the ELBO identity.
+* :mod:`ganlab.models.autoregressive` (Unit 02): MADE, a tractable-density model.
 """
 
 from ganlab.models.autoencoders import Autoencoder, ConvAutoencoder, add_noise
+from ganlab.models.autoregressive import MADE
+from ganlab.models.linear_gaussian import LinearGaussian
+from ganlab.models.vae import VAE
 
-__all__ = ["Autoencoder", "ConvAutoencoder", "add_noise"]
+__all__ = ["MADE", "VAE", "Autoencoder", "ConvAutoencoder", "LinearGaussian", "add_noise"]

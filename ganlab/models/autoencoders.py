@@ -134,23 +134,41 @@ class ConvAutoencoder(EncoderDecoder):
     def __init__(self, latent_dim: int = 16, channels: int = 32,
                  image_shape: tuple[int, ...] = (1, 28, 28)):
         super().__init__()
-        c_img, h, w = image_shape
-        if h % 4 or w % 4:
-            raise ValueError(f"ConvAutoencoder needs image height and width divisible by 4, "
-                             f"got image_shape={tuple(image_shape)}")
         self.latent_dim = latent_dim
         self.image_shape = tuple(image_shape)
-        inner = (2 * channels, h // 4, w // 4)
-        self.encoder = nn.Sequential(
-            nn.Conv2d(c_img, channels, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Flatten(), nn.Linear(math.prod(inner), latent_dim),
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, math.prod(inner)), nn.ReLU(), nn.Unflatten(1, inner),
-            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(channels, c_img, 4, stride=2, padding=1), nn.Tanh(),
-        )
+        self.encoder = conv_encoder(self.image_shape, channels, latent_dim)
+        self.decoder = conv_decoder(self.image_shape, channels, latent_dim)
+
+
+def conv_encoder(image_shape, channels: int, out_dim: int) -> nn.Sequential:
+    """``(C, H, W) -> (c, H/2, W/2) -> (2c, H/4, W/4) -> out_dim``: 4x4 stride-2 convs, ReLU."""
+    c_img, h, w = _divisible_by_4(image_shape)
+    inner = (2 * channels, h // 4, w // 4)
+    return nn.Sequential(
+        nn.Conv2d(c_img, channels, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(math.prod(inner), out_dim),
+    )
+
+
+def conv_decoder(image_shape, channels: int, latent_dim: int,
+                 output_activation: str | None = "tanh") -> nn.Sequential:
+    """The mirror of :func:`conv_encoder`: ``latent_dim -> (2c, H/4, W/4) -> ... -> (C, H, W)``."""
+    c_img, h, w = _divisible_by_4(image_shape)
+    inner = (2 * channels, h // 4, w // 4)
+    return nn.Sequential(
+        nn.Linear(latent_dim, math.prod(inner)), nn.ReLU(), nn.Unflatten(1, inner),
+        nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(channels, c_img, 4, stride=2, padding=1), _activation(output_activation),
+    )
+
+
+def _divisible_by_4(image_shape):
+    c_img, h, w = image_shape
+    if h % 4 or w % 4:
+        raise ValueError(f"the convolutional models need image height and width divisible by 4, "
+                         f"got image_shape={tuple(image_shape)}")
+    return c_img, h, w
 
 
 def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
