@@ -49,3 +49,12 @@ def test_latent_explorer_decodes_the_slider_position():
     with pytest.raises(ValueError, match=r"2-D codes of shape \(N, 2\)"):
         LatentExplorer(decode, np.zeros((5, 3)), np.zeros(5))
     plt.close("all")
+
+
+def test_taxonomy_draws_every_node_and_marks_course_models():
+    fig = plots.draw_taxonomy()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == len(plots.TAXONOMY)
+    assert any("VAE" in t and "[Units 01-02]" in t for t in texts)
+    assert any("GAN" in t and "[Units 03-06]" in t for t in texts)
+    plt.close(fig)
