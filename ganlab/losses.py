@@ -151,3 +151,60 @@ def diagonal_normal_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Te
     """``log N(z; mu, diag exp(logvar))`` per example (the encoder's ``q_phi(z|x)``)."""
     _check_mu_logvar(mu, logvar)
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(dim=1)
+
+
+# --- Units 03-05: the GAN game -----------------------------------------------------------
+#
+# Discriminators in this course return *logits* l, with D(x) = s(l) the probability that
+# x is real. Every loss below is written with the softplus function
+# softplus(l) = log(1 + e^l), using the identities
+#
+#     log D(x)       = log s(l)     = -softplus(-l)
+#     log(1 - D(x))  = log s(-l)    = -softplus(l)
+#
+# which are exact and never evaluate log(0): computing s(l) first and then log(s(l))
+# returns -inf as soon as s(l) rounds to 0 (l < -104 in float32), and the gradient of
+# log through a saturated sigmoid is lost to rounding long before that.
+
+GENERATOR_LOSSES = ("minimax", "non_saturating", "maximum_likelihood")
+
+
+def _check_logits(*logits: torch.Tensor) -> None:
+    for t in logits:
+        if t.dim() not in (1, 2) or (t.dim() == 2 and t.shape[1] != 1):
+            raise ValueError(f"discriminator logits must have shape (N,) or (N, 1), got {tuple(t.shape)}")
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The loss D descends: minus the minibatch estimate of ``V(D, G)``.
+
+        L_D = -( (1/m) sum_i log D(x_i) + (1/m) sum_i log(1 - D(G(z_i))) )
+            = mean softplus(-l_real) + mean softplus(l_fake)
+
+    This is the binary cross-entropy with label 1 for real and 0 for fake samples,
+    summed over the two halves. Takes logits, not probabilities.
+    """
+    _check_logits(real_logits, fake_logits)
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """The loss G descends, for three choices of generator cost (Goodfellow, 2016, §3.2):
+
+    * ``"minimax"``: ``mean log(1 - D(G(z))) = -mean softplus(l)``, the term of ``V`` that
+      depends on G. Its gradient vanishes when D confidently rejects the fakes
+      (``D(G(z)) -> 0``), which is exactly the situation early in training.
+    * ``"non_saturating"``: ``-mean log D(G(z)) = mean softplus(-l)``. Same fixed point,
+      strong gradient when the fakes are rejected. The default in practice.
+    * ``"maximum_likelihood"``: ``-1/2 mean exp(s^-1(D(G(z)))) = -1/2 mean exp(l)``; with an
+      optimal D its expected gradient equals that of ``KL(p_data || p_g)``. Its gradient
+      is concentrated on the few samples D already believes are real.
+    """
+    _check_logits(fake_logits)
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
+    if kind == "non_saturating":
+        return F.softplus(-fake_logits).mean()
+    if kind == "maximum_likelihood":
+        return -0.5 * torch.exp(fake_logits).mean()
+    raise ValueError(f"unknown generator loss {kind!r}; choose from {GENERATOR_LOSSES}")

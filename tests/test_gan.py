@@ -1,0 +1,235 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import ganlab.gan as gan_module
+from ganlab import theory, toy
+from ganlab.gan import discriminator_step, generator_step, make_optimizer, train_gan
+from ganlab.losses import discriminator_loss, generator_loss
+from ganlab.models.gan import MLPDiscriminator, MLPGenerator
+from ganlab.train import TrainingDiverged
+
+# --- losses against hand-written formulas -------------------------------------------------
+
+
+def _logits(n=64, seed=0, scale=4.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, generator=g, dtype=torch.float64) * scale
+
+
+def test_discriminator_loss_is_minus_the_value_estimate():
+    real, fake = _logits(seed=0), _logits(seed=1)
+    D_real, D_fake = torch.sigmoid(real), torch.sigmoid(fake)
+    by_hand = -(torch.log(D_real).mean() + torch.log(1 - D_fake).mean())
+    assert torch.allclose(discriminator_loss(real, fake), by_hand)
+    # = binary cross-entropy with label 1 for real, 0 for fake
+    bce = torch.nn.functional.binary_cross_entropy
+    assert torch.allclose(discriminator_loss(real, fake),
+                          bce(D_real, torch.ones_like(D_real)) + bce(D_fake, torch.zeros_like(D_fake)))
+
+
+@pytest.mark.parametrize("kind, formula", [
+    ("minimax", lambda D: torch.log(1 - D).mean()),
+    ("non_saturating", lambda D: -torch.log(D).mean()),
+    ("maximum_likelihood", lambda D: -0.5 * (D / (1 - D)).mean()),  # exp(logit(D)) = D / (1 - D)
+])
+def test_generator_losses_match_their_formulas(kind, formula):
+    fake = _logits(seed=2, scale=2.0)
+    assert torch.allclose(generator_loss(fake, kind), formula(torch.sigmoid(fake)))
+
+
+def test_losses_stay_finite_at_extreme_logits():
+    real = torch.tensor([50.0, -50.0, 0.0], requires_grad=True)
+    fake = torch.tensor([-50.0, 50.0, 0.0], requires_grad=True)
+    d = discriminator_loss(real, fake)
+    d.backward()
+    assert torch.isfinite(d) and torch.isfinite(real.grad).all() and torch.isfinite(fake.grad).all()
+    # the naive way, sigmoid then log, is -inf at -50 logits... in float32 it fails at -104
+    assert torch.isinf(torch.log(torch.sigmoid(torch.tensor(-104.0))))
+    assert torch.isfinite(discriminator_loss(torch.tensor([-104.0]), torch.tensor([104.0])))
+    for kind in ("minimax", "non_saturating", "maximum_likelihood"):
+        f = torch.tensor([-50.0, 50.0, 0.0], requires_grad=True)
+        loss = generator_loss(f, kind)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(f.grad).all(), kind
+
+
+def test_minimax_gradient_vanishes_where_non_saturating_does_not():
+    # D confidently rejects the fake: D(G(z)) = s(-10) ~ 4.5e-5
+    grads = {}
+    for kind in ("minimax", "non_saturating"):
+        f = torch.tensor([-10.0], requires_grad=True)
+        generator_loss(f, kind).backward()
+        grads[kind] = f.grad.abs().item()
+    assert grads["minimax"] < 1e-4 and grads["non_saturating"] > 0.99
+
+
+def test_loss_errors():
+    with pytest.raises(ValueError, match="unknown generator loss 'wasserstein'"):
+        generator_loss(torch.zeros(3), "wasserstein")
+    with pytest.raises(ValueError, match=r"logits must have shape \(N,\) or \(N, 1\)"):
+        discriminator_loss(torch.zeros(3, 2), torch.zeros(3))
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def test_lecture_mlp_gan_shapes_and_ranges():
+    G, D = MLPGenerator(), MLPDiscriminator()
+    assert G.latent_dim == 64
+    x = G(torch.randn(5, 64))
+    assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
+    assert D(x).shape == (5,)
+    hidden = [layer.out_features for layer in G.net if isinstance(layer, torch.nn.Linear)]
+    assert hidden == [256, 256, 784]
+    assert any(isinstance(layer, torch.nn.LeakyReLU) and layer.negative_slope == 0.2 for layer in D.net)
+    with pytest.raises(ValueError, match=r"expected codes z of shape \(N, 64\)"):
+        G(torch.randn(5, 10))
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 1, 28, 28\)"):
+        D(torch.randn(5, 784))
+
+
+# --- the trainer: Algorithm 1 ---------------------------------------------------------------
+
+
+def _toy_run(epochs=2, k=1, checkpoint=None, interrupt_at=None, loss="non_saturating"):
+    torch.manual_seed(0)
+    data = TensorDataset(toy.ring().sample(512, generator=torch.Generator().manual_seed(0)))
+    G, D = MLPGenerator(4, (16,), (2,), None), MLPDiscriminator((2,), (16,))
+    counts = {"d": 0, "g": 0}
+
+    def count(kind):
+        def hook(optimizer, args, kwargs):
+            counts[kind] += 1
+            if interrupt_at is not None and counts["g"] == interrupt_at:
+                raise KeyboardInterrupt
+        return hook
+
+    def counting_optimizer(module, *args, **kwargs):  # count every optimizer.step()
+        opt = make_optimizer(module, *args, **kwargs)
+        opt.register_step_post_hook(count("d" if module is D else "g"))
+        return opt
+
+    gan_module.make_optimizer = counting_optimizer
+    try:
+        run = train_gan(G, D, data, epochs=epochs, m=32, k=k, loss=loss, lr_d=1e-3, lr_g=1e-3,
+                        checkpoint=checkpoint, progress=False, n_snapshots=8)
+    finally:
+        gan_module.make_optimizer = make_optimizer
+    return G, D, run, counts
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_k_discriminator_steps_per_generator_step(k):
+    _, _, run, counts = _toy_run(epochs=2, k=k)
+    iterations = 2 * (512 // (k * 32))
+    assert counts == {"d": k * iterations, "g": iterations}
+    assert len(run.history) == iterations
+    assert len(run.snapshots) == 2 and run.snapshots[0].shape == (8, 2)
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"):
+        assert np.isfinite(run.history[key]).all(), key
+    assert ((run.history["d_real"] > 0) & (run.history["d_real"] < 1)).all()
+
+
+def test_interrupted_gan_resumes_to_identical_weights(tmp_path):
+    G_ref, D_ref, run_ref, _ = _toy_run(epochs=3)
+    ckpt = tmp_path / "gan.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _toy_run(epochs=3, checkpoint=ckpt, interrupt_at=40)  # dies in epoch 3 (16 iterations/epoch)
+    G, D, run, _ = _toy_run(epochs=3, checkpoint=ckpt)
+    for a, b in zip([*G_ref.parameters(), *D_ref.parameters()], [*G.parameters(), *D.parameters()], strict=True):
+        assert torch.equal(a, b)
+    assert run.history.records == run_ref.history.records
+    assert all(torch.equal(a, b) for a, b in zip(run.snapshots, run_ref.snapshots, strict=True))
+
+
+def test_gan_nan_stop():
+    data = TensorDataset(torch.randn(256, 2))
+    G, D = MLPGenerator(2, (8,), (2,), None), MLPDiscriminator((2,), (8,))
+    with pytest.raises(TrainingDiverged, match="non-finite parameters"):
+        train_gan(G, D, data, epochs=5, m=32, optimizer="sgd", lr_d=1e8, lr_g=1e8, progress=False)
+
+
+def test_gan_argument_errors():
+    data = TensorDataset(torch.randn(64, 2))
+    G, D = MLPGenerator(2, (8,), (2,), None), MLPDiscriminator((2,), (8,))
+    with pytest.raises(ValueError, match="need k >= 1"):
+        train_gan(G, D, data, epochs=1, k=0)
+    with pytest.raises(ValueError, match="unknown generator loss"):
+        train_gan(G, D, data, epochs=1, loss="hinge")
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+        train_gan(G, D, data, epochs=1, optimizer="rmsprop")
+
+
+def test_steps_update_only_their_network():
+    G, D = MLPGenerator(2, (8,), (2,), None), MLPDiscriminator((2,), (8,))
+    opt_d, opt_g = make_optimizer(D, lr=0.1), make_optimizer(G, lr=0.1)
+    g_before = [p.clone() for p in G.parameters()]
+    d_before = [p.clone() for p in D.parameters()]
+    discriminator_step(G, D, opt_d, torch.randn(16, 2), torch.randn(16, 2))
+    assert all(torch.equal(a, b) for a, b in zip(g_before, G.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(d_before, D.parameters(), strict=True))
+    d_after = [p.clone() for p in D.parameters()]
+    generator_step(G, D, opt_g, torch.randn(16, 2))
+    assert all(torch.equal(a, b) for a, b in zip(d_after, D.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(g_before, G.parameters(), strict=True))
+
+
+def test_a_1d_gan_learns_the_data_mean():
+    data = TensorDataset(toy.Gaussian1D(4.0, 0.5).sample(2048, generator=torch.Generator().manual_seed(0)))
+    torch.manual_seed(0)
+    G, D = MLPGenerator(1, (32, 32), (1,), None), MLPDiscriminator((1,), (32, 32))
+    train_gan(G, D, data, epochs=20, m=64, lr_d=1e-3, lr_g=1e-3, progress=False)
+    with torch.no_grad():
+        samples = G(torch.randn(4000, 1))
+    assert abs(samples.mean().item() - 4.0) < 0.3
+
+
+# --- theory: Proposition 1 and Theorem 1 on random Gaussian mixtures -----------------------
+
+
+def _random_mixture(rng):
+    k = rng.integers(1, 4)
+    return toy.GaussianMixture1D(rng.normal(0, 2, k), rng.uniform(0.3, 1.5, k), rng.dirichlet(np.ones(k)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_virtual_training_criterion_is_minus_log4_plus_2_jsd(seed):
+    rng = np.random.default_rng(seed)
+    x = toy.grid_1d(-20, 20, 40001)
+    p_data, p_g = _random_mixture(rng).pdf(x), _random_mixture(rng).pdf(x)
+    C = theory.virtual_training_criterion(p_data, p_g, x)
+    assert C == pytest.approx(-math.log(4) + 2 * theory.js_divergence(p_data, p_g, x), abs=1e-9)
+    assert C > -math.log(4)
+    # D* beats any other discriminator: perturb it and V drops
+    D_star = theory.optimal_discriminator(p_data, p_g)
+    for D in (np.clip(D_star + 0.05, 0, 0.999), np.clip(D_star * 0.9, 0.001, 1), np.full_like(x, 0.5)):
+        assert theory.value_function(D, p_data, p_g, x) < C
+
+
+def test_minimum_is_minus_log4_at_pg_equal_pdata():
+    x = toy.grid_1d(-20, 20, 40001)
+    p = toy.GaussianMixture1D([-1, 2], [0.5, 1.0], [0.3, 0.7]).pdf(x)
+    assert theory.virtual_training_criterion(p, p, x) == pytest.approx(-math.log(4), abs=1e-9)
+    assert np.allclose(theory.optimal_discriminator(p, p), 0.5)
+
+
+def test_a_log_y_plus_b_log_1_minus_y_peaks_at_a_over_a_plus_b():
+    y = np.linspace(1e-6, 1 - 1e-6, 200001)
+    for a, b in [(1.0, 1.0), (0.3, 2.0), (5.0, 0.1)]:
+        best = y[np.argmax(a * np.log(y) + b * np.log(1 - y))]
+        assert best == pytest.approx(a / (a + b), abs=1e-5)
+
+
+def test_optimal_discriminator_guards_zero_densities():
+    D = theory.optimal_discriminator(np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 2.0]))
+    assert D.tolist() == [0.5, 1.0, 0.0]
+    x = np.linspace(0, 3, 3001)
+    p, q = np.where(x < 1, 1.0, 0.0), np.where(x > 2, 1.0, 0.0)  # disjoint: D* is perfect
+    assert theory.virtual_training_criterion(p, q, x) == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(theory.value_function(theory.optimal_discriminator(p, q), p, q, x))
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        theory.value_function(np.full_like(x, 2.0), p, q, x)
