@@ -68,19 +68,45 @@ def _xlogy(a: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def value_function(D, p_data, p_g, x) -> float:
+def optimal_logit(p_data, p_g) -> np.ndarray:
+    """The log-odds of ``D*``: ``l*(x) = log p_data(x) - log p_g(x)``, so ``D* = s(l*)``.
+
+    ``+inf`` where only ``p_g`` vanishes, ``-inf`` where only ``p_data`` does, 0 where both
+    do. Unlike ``D*`` itself it never rounds to 0 or 1 in the tails.
+    """
+    p_data, p_g = np.asarray(p_data, dtype=np.float64), np.asarray(p_g, dtype=np.float64)
+    if p_data.shape != p_g.shape or (p_data < 0).any() or (p_g < 0).any():
+        raise ValueError("p_data and p_g must be non-negative arrays of one shape")
+    with np.errstate(divide="ignore"):
+        logit = np.log(p_data) - np.log(p_g)
+    logit[(p_data == 0) & (p_g == 0)] = 0.0
+    return logit
+
+
+def value_function(D, p_data, p_g, x, *, logits: bool = False) -> float:
     """``V(D, G) = integral [ p_data(x) log D(x) + p_g(x) log(1 - D(x)) ] dx``.
 
-    ``D`` holds the discriminator's probabilities at the grid points (values in [0, 1]);
-    ``p_g`` is the density of ``G(z)``, so ``E_z log(1 - D(G(z)))`` becomes an integral over x.
-    It is ``-inf`` where D is exactly 1 (or 0) while ``p_g`` (or ``p_data``) is positive;
-    for ``V(D*, G)`` use :func:`virtual_training_criterion`, which avoids that rounding.
+    ``D`` holds the discriminator's probabilities at the grid points (values in [0, 1]),
+    or, with ``logits=True``, its logits ``l`` (``D = s(l)``), evaluated with the exact
+    ``log D = -softplus(-l)`` and ``log(1 - D) = -softplus(l)`` as the GAN losses do.
+    ``p_g`` is the density of ``G(z)``, so ``E_z log(1 - D(G(z)))`` becomes an integral
+    over x. With probabilities, V is ``-inf`` where D rounds to exactly 1 (or 0) while
+    ``p_g`` (or ``p_data``) is still positive; logits do not have that problem.
     """
     p_data, p_g, x = _check(p_data, p_g, x)
     D = np.asarray(D, dtype=np.float64)
-    if D.shape != x.shape or (D < 0).any() or (D > 1).any():
-        raise ValueError(f"D must hold probabilities in [0, 1] on the grid, shape {x.shape}")
-    return float(np.trapezoid(_xlogy(p_data, D) + _xlogy(p_g, 1.0 - D), x))
+    if D.shape != x.shape:
+        raise ValueError(f"D must have the grid's shape {x.shape}, got {D.shape}")
+    if logits:
+        log_d, log_1md = -np.logaddexp(0.0, -D), -np.logaddexp(0.0, D)
+    else:
+        if (D < 0).any() or (D > 1).any():
+            raise ValueError("D must hold probabilities in [0, 1] (or pass logits=True)")
+        with np.errstate(divide="ignore"):
+            log_d, log_1md = np.log(D), np.log1p(-D)
+    # 0 * log(anything) = 0: where a density vanishes its term contributes nothing
+    integrand = p_data * np.where(p_data > 0, log_d, 0.0) + p_g * np.where(p_g > 0, log_1md, 0.0)
+    return float(np.trapezoid(integrand, x))
 
 
 def virtual_training_criterion(p_data, p_g, x) -> float:

@@ -233,3 +233,21 @@ def test_optimal_discriminator_guards_zero_densities():
     assert np.isfinite(theory.value_function(theory.optimal_discriminator(p, q), p, q, x))
     with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
         theory.value_function(np.full_like(x, 2.0), p, q, x)
+
+
+def test_value_at_optimal_logit_equals_criterion_even_in_the_tails():
+    x = toy.grid_1d(-20, 20, 40001)
+    p = toy.GaussianMixture1D([-1, 2], [0.5, 1.0], [0.3, 0.7]).pdf(x)
+    q = toy.Gaussian1D(0.5, 0.4).pdf(x)
+    C = theory.virtual_training_criterion(p, q, x)
+    assert theory.value_function(theory.optimal_logit(p, q), p, q, x, logits=True) == pytest.approx(C, abs=1e-12)
+    # through probabilities, D* rounds to exactly 1 where p_g is ~1e-16 of p_data: log(1 - 1) = -inf
+    assert theory.value_function(theory.optimal_discriminator(p, q), p, q, x) == float("-inf")
+    logit = theory.optimal_logit(np.array([0.0, 1.0, 0.0, 2.0]), np.array([0.0, 0.0, 1.0, 1.0]))
+    assert logit.tolist() == [0.0, float("inf"), float("-inf"), pytest.approx(math.log(2))]
+    # logits and probabilities agree where nothing rounds
+    y = np.linspace(-3, 3, 3001)
+    a, b = toy.Gaussian1D(0, 1).pdf(y), toy.Gaussian1D(0.5, 1).pdf(y)
+    logits = np.linspace(-2, 2, 3001)
+    assert theory.value_function(logits, a, b, y, logits=True) == pytest.approx(
+        theory.value_function(1 / (1 + np.exp(-logits)), a, b, y), rel=1e-12)
