@@ -77,7 +77,7 @@ def optimal_logit(p_data, p_g) -> np.ndarray:
     p_data, p_g = np.asarray(p_data, dtype=np.float64), np.asarray(p_g, dtype=np.float64)
     if p_data.shape != p_g.shape or (p_data < 0).any() or (p_g < 0).any():
         raise ValueError("p_data and p_g must be non-negative arrays of one shape")
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf; -inf - -inf fixed below
         logit = np.log(p_data) - np.log(p_g)
     logit[(p_data == 0) & (p_g == 0)] = 0.0
     return logit
