@@ -30,7 +30,8 @@ def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 1) -> np.nda
     return grid.permute(1, 2, 0).numpy()
 
 
-def _axes(ax, figsize):
+def figure_axes(ax, figsize):
+    """``(figure, ax)``: ``ax``'s own figure, or a new figure of ``figsize`` with one axes."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
     return ax.figure, ax
@@ -41,7 +42,7 @@ def show_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, 
     """Show a grid of images."""
     n = len(images)
     rows = -(-n // nrow)
-    fig, ax = _axes(ax, (scale * min(n, nrow), scale * rows + (0.4 if title else 0)))
+    fig, ax = figure_axes(ax, (scale * min(n, nrow), scale * rows + (0.4 if title else 0)))
     ax.imshow(image_grid(images, nrow=nrow), interpolation="nearest")
     ax.set_axis_off()
     if title:
@@ -67,7 +68,7 @@ def show_rows(rows: Mapping[str, torch.Tensor], n: int = 10, scale: float = 0.7)
 def plot_history(history: History, keys: Sequence[str] | None = None, ax=None,
                  title: str | None = None, logy: bool = False):
     """Per-step values (faint) and their per-epoch means (bold) against the step."""
-    fig, ax = _axes(ax, (6, 3.5))
+    fig, ax = figure_axes(ax, (6, 3.5))
     keys = list(keys or history.keys())
     steps = history["step"]
     epochs = history["epoch"].astype(int)
@@ -93,7 +94,7 @@ def scatter_codes(codes, labels, ax=None, class_names: Sequence[str] | None = No
     if codes.ndim != 2 or codes.shape[1] != 2 or len(codes) != len(labels):
         raise ValueError(f"expected codes of shape (N, 2) and N labels, got {codes.shape} "
                          f"and {labels.shape}")
-    fig, ax = _axes(ax, (5, 5))
+    fig, ax = figure_axes(ax, (5, 5))
     cmap = plt.get_cmap("tab10")
     for c in np.unique(labels):
         pts = codes[labels == c]
@@ -121,7 +122,7 @@ def show_latent_grid(decode, xlim, ylim, n: int = 15, ax=None, title: str | None
                      device="cpu"):
     """The 2-D latent space as a picture: what the decoder makes at each point of a grid."""
     images = decode_grid(decode, xlim, ylim, n, device=device)
-    fig, ax = _axes(ax, (6, 6))
+    fig, ax = figure_axes(ax, (6, 6))
     ax.imshow(image_grid(images, nrow=n, padding=0),
               extent=(xlim[0], xlim[1], ylim[0], ylim[1]), interpolation="nearest")
     ax.set_xlabel("$z_1$")
@@ -149,7 +150,7 @@ TAXONOMY = [
 
 def draw_taxonomy(ax=None):
     """Draw :data:`TAXONOMY` as a tree; models this course builds are highlighted."""
-    fig, ax = _axes(ax, (11, 4.8))
+    fig, ax = figure_axes(ax, (11, 4.8))
     children: dict = {}
     for name, parent, _ in TAXONOMY:
         children.setdefault(parent, []).append(name)

@@ -22,7 +22,7 @@ from torch import nn
 from ganlab import toy
 from ganlab.gan import discriminator_step, generator_step, make_optimizer, sample_noise
 from ganlab.losses import GENERATOR_LOSSES, generator_loss
-from ganlab.plots import image_grid, scatter_codes
+from ganlab.plots import figure_axes, image_grid, scatter_codes
 from ganlab.theory import optimal_discriminator
 
 
@@ -108,12 +108,6 @@ def _evaluating(*modules: nn.Module, grad: bool = False):
 def _device(module: nn.Module) -> torch.device:
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
-
-
-def _new_axes(ax, figsize):
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    return ax.figure, ax
 
 
 def _check_count(n, name: str, minimum: int = 1) -> int:
@@ -267,7 +261,7 @@ def draw_figure1(stage: dict, ax=None, title: str | None = None):
     Returns the Figure.
     """
     _check_stage(stage)
-    fig, ax = _new_axes(ax, (7, 4))
+    fig, ax = figure_axes(ax, (7, 4))
     x, p_data, p_g = stage["x"], stage["p_data"], stage["p_g"]
     scale = max(float(np.max(p_data)), float(np.max(p_g)))
     scale = scale if scale > 0 else 1.0
@@ -503,7 +497,7 @@ class GANLab2D:
 
     def plot(self, ax=None):
         """Draw the current state (see the class docstring); returns the Figure."""
-        fig, ax = _new_axes(ax, (6.6, 5.4))
+        fig, ax = figure_axes(ax, (6.6, 5.4))
         lo, hi = self.extent
         ticks = torch.linspace(lo, hi, self.grid_size)
         gx, gy = torch.meshgrid(ticks, ticks, indexing="xy")
