@@ -71,7 +71,7 @@ class History:
         return f"History({len(self)} steps; last: {shown})"
 
 
-Stateful = nn.Module | torch.optim.Optimizer | torch.optim.lr_scheduler.LRScheduler
+Stateful = nn.Module | torch.optim.Optimizer | torch.optim.lr_scheduler.LRScheduler  # or alike
 
 
 def fit(
@@ -92,7 +92,8 @@ def fit(
     """Run ``epochs`` epochs of ``step`` over shuffled minibatches of ``data``.
 
     ``state`` names everything whose state must survive an interruption: the models,
-    their optimisers and schedulers (``{"model": model, "opt": opt}``). With
+    their optimisers and schedulers (``{"model": model, "opt": opt}``), or any object
+    with ``state_dict()`` and ``load_state_dict()`` (e.g. the GAN trainer's snapshots). With
     ``checkpoint`` set, a checkpoint is written there after every epoch; if the file
     already exists, training resumes from it (and returns at once if it had already
     finished). Models are put in train mode before each epoch.
