@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.ganlab-installed
 # seconds one notebook cell may take under nbval (fast mode cells take a few seconds)
 CELL_TIMEOUT ?= 600
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# the instructor versions of the assignments (with solutions) run under nbval in `make test`
+ASSIGNMENTS := $(sort $(wildcard assignments/source/[0-9]*.ipynb))
 # extra arguments for `jupyter lab`; as root (containers) JupyterLab needs --allow-root
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
@@ -29,7 +31,7 @@ lab: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_ARGS) notebooks/
 
 test: install
-	GANLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) \
+	GANLAB_FAST=1 $(BIN)/python -m pytest tests $(NOTEBOOKS) $(ASSIGNMENTS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT)
 
 lint: install

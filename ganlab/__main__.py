@@ -1,8 +1,10 @@
-"""Command line: ``python -m ganlab data ...``.
+"""Command line: ``python -m ganlab data ...`` and ``python -m ganlab release``.
 
     python -m ganlab data list                       # which datasets are ready offline
     python -m ganlab data fetch mnist                # download with torchvision (internet)
     python -m ganlab data import fashion-mnist /usr/share/datasets/fashion-mnist
+    python -m ganlab release                         # assignments/source/*.ipynb -> assignments/
+    python -m ganlab release --check                 # exit 1 if a student notebook is out of date
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganlab import data
+from ganlab import assignments, data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,8 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     for p in (ls, fetch, imp):
         p.add_argument("--root", default=None,
                        help="dataset folder (default: $GANLAB_DATA or ~/.cache/ganlab)")
+    rel = commands.add_parser("release", help="write the student versions of the assignments")
+    rel.add_argument("--source", default="assignments/source",
+                     help="folder of instructor notebooks (default: assignments/source)")
+    rel.add_argument("--out", default="assignments",
+                     help="folder for the student notebooks (default: assignments)")
+    rel.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 listing the student notebooks that differ")
     args = parser.parse_args(argv)
 
+    if args.command == "release":
+        return _release(args)
     try:
         if args.action == "list":
             root = data.data_root(args.root)
@@ -46,6 +57,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = data.import_idx_folder(args.name, args.source, args.root)
             print(f"{args.name} ready in {folder}")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _release(args) -> int:
+    try:
+        if args.check:
+            outdated = assignments.stale(args.source, args.out)
+            for path in outdated:
+                print(f"out of date: {path}")
+            if outdated:
+                print("run `python -m ganlab release` to update them", file=sys.stderr)
+                return 1
+            print(f"student notebooks in {args.out} are up to date")
+        else:
+            released = assignments.release(args.source, args.out)
+            for path in released:
+                print(f"released {path}")
+            if not released:
+                print(f"no instructor notebooks ({assignments.PATTERN}) in {args.source}")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -54,6 +54,17 @@ def mnist_t10k() -> Path:
                    "the real MNIST test set lives in ../shared/data (tests and CI only)").parent
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test on one thread: tiny models run fastest so and do not fight over shared cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _no_fast_mode_leak(monkeypatch):
     """Unit tests decide fast mode themselves; the Makefile sets GANLAB_FAST for notebooks."""

@@ -13,14 +13,12 @@ from ganlab.losses import GENERATOR_LOSSES, generator_loss
 from ganlab.models.gan import MLPDiscriminator, MLPGenerator
 from ganlab.widgets import Figure1View, GANLab2D, capture_stage, draw_figure1
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_close_figures():
-    """Tiny models run fastest on one thread (and do not fight over shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _close_figures():
     yield
-    torch.set_num_threads(threads)
     plt.close("all")
 
 
