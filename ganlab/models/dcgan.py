@@ -1,0 +1,128 @@
+"""Deep convolutional GANs (Unit 05; Radford, Metz & Chintala, 2016).
+
+The architecture guidelines of the DCGAN paper, and where each shows up below:
+
+* no pooling: strided convolutions downsample in D, fractionally-strided (transposed)
+  convolutions upsample in G;
+* batch normalisation in both networks, except on G's output layer and D's input layer;
+* no fully connected hidden layers (the tutorial preset keeps one projection layer);
+* ReLU in G with a tanh output, LeakyReLU(0.2) in D;
+* weights initialised from N(0, 0.02) (batch-norm scales from N(1, 0.02)).
+
+Three presets (``PRESETS``):
+
+* ``"tutorial28"``: the 28x28 DCGAN of the course notes: G projects z (100) with a dense
+  layer to 7x7x256 (no bias), BN, LeakyReLU, then 5x5 transposed convolutions to 128
+  (stride 1), 64 (stride 2) and 1 (stride 2, tanh); D has 5x5 convolutions to 64 and 128
+  (stride 2) with LeakyReLU and Dropout(0.3), then a linear logit;
+* ``"paper64"``: the paper's 64x64 networks (z = 100, 4x4 kernels, 1024 -> ... feature maps
+  scaled here to 512 -> 256 -> 128 -> 64 as in the PyTorch reference implementation);
+* ``"cpu28"``: the course default, small enough for a 2-core CPU (z = 64, 4x4 kernels,
+  32 base channels).
+
+Generators take ``z`` of shape ``(N, latent_dim)``; discriminators return logits ``(N,)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+PRESETS = ("tutorial28", "paper64", "cpu28")
+LATENT_DIM = {"tutorial28": 100, "paper64": 100, "cpu28": 64}
+IMAGE_SIZE = {"tutorial28": 28, "paper64": 64, "cpu28": 28}
+
+
+def _check_preset(preset: str) -> str:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown DCGAN preset {preset!r}; choose from {PRESETS}")
+    return preset
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """The paper's initialisation: conv/linear weights ~ N(0, 0.02); BN scale ~ N(1, 0.02), shift 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _up(c_in, c_out, kernel, stride, padding, output_padding=0, act="relu"):
+    """Transposed conv (no bias: BN follows), BN, activation."""
+    activation = nn.ReLU() if act == "relu" else nn.LeakyReLU(0.2)
+    return [nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, bias=False),
+            nn.BatchNorm2d(c_out), activation]
+
+
+class DCGANGenerator(nn.Module):
+    """``G(z)`` for a preset: ``(N, latent_dim)`` -> images ``(N, channels, S, S)`` in [-1, 1]."""
+
+    def __init__(self, preset: str = "cpu28", channels: int = 1):
+        super().__init__()
+        self.preset = _check_preset(preset)
+        self.latent_dim, self.image_size, self.channels = LATENT_DIM[preset], IMAGE_SIZE[preset], channels
+        z = self.latent_dim
+        if preset == "tutorial28":
+            layers = [nn.Linear(z, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256), nn.LeakyReLU(0.2),
+                      nn.Unflatten(1, (256, 7, 7)),
+                      *_up(256, 128, 5, 1, 2, act="leaky"),                    # 7x7
+                      *_up(128, 64, 5, 2, 2, output_padding=1, act="leaky"),   # 14x14
+                      nn.ConvTranspose2d(64, channels, 5, 2, 2, output_padding=1, bias=False),  # 28x28
+                      nn.Tanh()]
+        elif preset == "paper64":
+            layers = [nn.Unflatten(1, (z, 1, 1)),
+                      *_up(z, 512, 4, 1, 0),      # 4x4
+                      *_up(512, 256, 4, 2, 1),    # 8x8
+                      *_up(256, 128, 4, 2, 1),    # 16x16
+                      *_up(128, 64, 4, 2, 1),     # 32x32
+                      nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh()]  # 64x64
+        else:  # cpu28
+            layers = [nn.Unflatten(1, (z, 1, 1)),
+                      *_up(z, 128, 7, 1, 0),      # 7x7
+                      *_up(128, 64, 4, 2, 1),     # 14x14
+                      nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh()]  # 28x28
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"DCGAN preset {self.preset!r} expects z of shape (N, {self.latent_dim}), got {shape}")
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """``D``'s logit for a preset: images ``(N, channels, S, S)`` -> ``(N,)``."""
+
+    def __init__(self, preset: str = "cpu28", channels: int = 1):
+        super().__init__()
+        self.preset = _check_preset(preset)
+        self.image_size, self.channels = IMAGE_SIZE[preset], channels
+        leaky = lambda: nn.LeakyReLU(0.2)
+        if preset == "tutorial28":
+            layers = [nn.Conv2d(channels, 64, 5, 2, 2), leaky(), nn.Dropout(0.3),        # 14x14
+                      nn.Conv2d(64, 128, 5, 2, 2), leaky(), nn.Dropout(0.3),             # 7x7
+                      nn.Flatten(), nn.Linear(128 * 7 * 7, 1)]
+        elif preset == "paper64":
+            layers = [nn.Conv2d(channels, 64, 4, 2, 1, bias=False), leaky(),             # 32x32, no BN on the input layer
+                      nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), leaky(),   # 16x16
+                      nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), leaky(),  # 8x8
+                      nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), leaky(),  # 4x4
+                      nn.Conv2d(512, 1, 4, 1, 0), nn.Flatten()]
+        else:  # cpu28
+            layers = [nn.Conv2d(channels, 32, 4, 2, 1), leaky(),                         # 14x14
+                      nn.Conv2d(32, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), leaky(),  # 7x7
+                      nn.Conv2d(64, 1, 7, 1, 0), nn.Flatten()]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expected = (self.channels, self.image_size, self.image_size)
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"DCGAN preset {self.preset!r} expects images of shape "
+                             f"(N, {', '.join(map(str, expected))}), got {shape}")
+        return self.net(x).squeeze(1)

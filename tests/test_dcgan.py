@@ -1,0 +1,71 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from ganlab.gan import train_gan
+from ganlab.models.dcgan import IMAGE_SIZE, LATENT_DIM, PRESETS, DCGANDiscriminator, DCGANGenerator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_produce_documented_shapes_and_ranges(preset):
+    G, D = DCGANGenerator(preset), DCGANDiscriminator(preset)
+    G.eval()
+    z = torch.randn(3, LATENT_DIM[preset])
+    images = G(z)
+    size = IMAGE_SIZE[preset]
+    assert images.shape == (3, 1, size, size)
+    assert images.min() >= -1 and images.max() <= 1
+    assert D(images).shape == (3,)
+    assert G.latent_dim == LATENT_DIM[preset]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_weights_follow_the_paper_initialisation(preset):
+    torch.manual_seed(0)
+    for net in (DCGANGenerator(preset), DCGANDiscriminator(preset)):
+        convs = [m.weight for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        weights = torch.cat([w.flatten() for w in convs])
+        assert abs(weights.std().item() - 0.02) < 0.002 and abs(weights.mean().item()) < 0.002
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            assert abs(bn.weight.mean().item() - 1.0) < 0.02 and bn.bias.abs().max() == 0
+
+
+def test_tutorial28_follows_the_course_notes():
+    G, D = DCGANGenerator("tutorial28"), DCGANDiscriminator("tutorial28")
+    dense = G.net[0]
+    assert isinstance(dense, torch.nn.Linear) and dense.out_features == 7 * 7 * 256 and dense.bias is None
+    transposed = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in transposed] == [
+        (128, (5, 5), (1, 1)), (64, (5, 5), (2, 2)), (1, (5, 5), (2, 2))]
+    convs = [m for m in D.net if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [(64, (5, 5), (2, 2)), (128, (5, 5), (2, 2))]
+    assert [m.p for m in D.net if isinstance(m, torch.nn.Dropout)] == [0.3, 0.3]
+    assert isinstance(D.net[-1], torch.nn.Linear)
+
+
+def test_paper64_has_no_batchnorm_on_g_output_or_d_input():
+    G, D = DCGANGenerator("paper64"), DCGANDiscriminator("paper64")
+    assert isinstance(G.net[-1], torch.nn.Tanh) and isinstance(G.net[-2], torch.nn.ConvTranspose2d)
+    assert isinstance(D.net[0], torch.nn.Conv2d) and isinstance(D.net[1], torch.nn.LeakyReLU)
+    assert not any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)) for m in [*G.modules(), *D.modules()])
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_wrong_shapes_name_the_expected_ones(preset):
+    size, z = IMAGE_SIZE[preset], LATENT_DIM[preset]
+    with pytest.raises(ValueError, match=rf"expects z of shape \(N, {z}\), got \(2, 7\)"):
+        DCGANGenerator(preset)(torch.randn(2, 7))
+    with pytest.raises(ValueError, match=rf"expects images of shape \(N, 1, {size}, {size}\), got \(2, 1, 32, 32\)"):
+        DCGANDiscriminator(preset)(torch.randn(2, 1, 32, 32))
+    with pytest.raises(ValueError, match="unknown DCGAN preset 'dcgan'"):
+        DCGANGenerator("dcgan")
+
+
+def test_the_gan_trainer_drives_a_dcgan_unchanged():
+    torch.manual_seed(0)
+    data = TensorDataset(torch.rand(64, 1, 28, 28) * 2 - 1)
+    G, D = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28")
+    run = train_gan(G, D, data, epochs=1, m=16, k=2, progress=False, n_snapshots=4)
+    assert len(run.history) == 2 and run.snapshots[0].shape == (4, 1, 28, 28)
