@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ganlab import toy
-from ganlab.losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
+from ganlab.losses import check_generator_loss, discriminator_loss, generator_loss
 from ganlab.train import History, fit
 
 OPTIMIZERS = ("adam", "sgd")
@@ -129,8 +129,7 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     """
     if k < 1 or m < 1:
         raise ValueError(f"need k >= 1 discriminator steps and minibatch size m >= 1, got k={k}, m={m}")
-    if loss not in GENERATOR_LOSSES:
-        raise ValueError(f"unknown generator loss {loss!r}; choose from {GENERATOR_LOSSES}")
+    check_generator_loss(loss)
     G.to(device)
     D.to(device)
     opt_d = make_optimizer(D, optimizer, lr_d, momentum)

@@ -188,6 +188,13 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def check_generator_loss(kind: str) -> str:
+    """Return ``kind`` if it names one of :data:`GENERATOR_LOSSES`; else a ValueError listing them."""
+    if kind not in GENERATOR_LOSSES:
+        raise ValueError(f"unknown generator loss {kind!r}; choose from {GENERATOR_LOSSES}")
+    return kind
+
+
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
     """The loss G descends, for three choices of generator cost (Goodfellow, 2016, §3.2):
 
@@ -201,10 +208,9 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
       is concentrated on the few samples D already believes are real.
     """
     _check_logits(fake_logits)
+    check_generator_loss(kind)
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":
         return F.softplus(-fake_logits).mean()
-    if kind == "maximum_likelihood":
-        return -0.5 * torch.exp(fake_logits).mean()
-    raise ValueError(f"unknown generator loss {kind!r}; choose from {GENERATOR_LOSSES}")
+    return -0.5 * torch.exp(fake_logits).mean()  # maximum_likelihood

@@ -37,6 +37,7 @@ import torch
 
 __all__ = [
     "NOISE_KINDS",
+    "check_noise_kind",
     "Gaussian1D",
     "GaussianMixture1D",
     "GaussianMixture2D",
@@ -491,6 +492,13 @@ def grid(n=5, spacing=2.0, std=0.05):
 # ## Noise prior and plotting grid
 
 
+def check_noise_kind(kind):
+    """Return `kind` if it is one of `NOISE_KINDS`; else a `ValueError` listing them."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; expected one of {list(NOISE_KINDS)}")
+    return kind
+
+
 def noise(n, dim, kind="normal", generator=None):
     r"""
     Draw $n$ noise vectors $z \sim p_z$ for the generator $G(z)$:
@@ -503,11 +511,9 @@ def noise(n, dim, kind="normal", generator=None):
     """
     n = _check_count(n, "n")
     dim = _check_count(dim, "dim")
-    if kind == "normal":
+    if check_noise_kind(kind) == "normal":
         return torch.randn(n, dim, generator=generator)
-    if kind == "uniform":
-        return 2.0 * torch.rand(n, dim, generator=generator) - 1.0
-    raise ValueError(f"unknown noise kind {kind!r}; expected one of {list(NOISE_KINDS)}")
+    return 2.0 * torch.rand(n, dim, generator=generator) - 1.0
 
 
 def grid_1d(low, high, n=1000):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ganlab import toy
 from ganlab.gan import discriminator_step, generator_step, make_optimizer, sample_noise
-from ganlab.losses import GENERATOR_LOSSES, generator_loss
+from ganlab.losses import check_generator_loss, generator_loss
 from ganlab.plots import figure_axes, image_grid, scatter_codes
 from ganlab.theory import optimal_discriminator
 
@@ -116,12 +116,6 @@ def _check_count(n, name: str, minimum: int = 1) -> int:
     return int(n)
 
 
-def _check_noise(noise: str) -> str:
-    if noise not in toy.NOISE_KINDS:
-        raise ValueError(f"unknown noise kind {noise!r}; expected one of {list(toy.NOISE_KINDS)}")
-    return noise
-
-
 def _points_1d(x: torch.Tensor, n: int, what: str) -> np.ndarray:
     """``x`` of shape ``(n, 1)`` (or ``(n,)``) as a float64 array of shape ``(n,)``."""
     if not isinstance(x, torch.Tensor) or x.shape[:1] != (n,) or x[0].numel() != 1:
@@ -142,7 +136,7 @@ def noise_quantiles(n: int, kind: str = "uniform") -> np.ndarray:
     A float32-representable float64 array of shape ``(n,)``.
     """
     n = _check_count(n, "n")
-    if _check_noise(kind) == "uniform":
+    if toy.check_noise_kind(kind) == "uniform":
         z = torch.linspace(-1.0, 1.0, n) if n > 1 else torch.zeros(1)
     else:
         z = torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n).float()
@@ -217,7 +211,7 @@ def capture_stage(G: nn.Module, D: nn.Module, x_grid, p_data, *, noise: str = "u
     if p_data.shape != x.shape or not (p_data >= 0).all():
         raise ValueError(f"p_data must be the data density on the grid: non-negative, of shape "
                          f"{x.shape}, got shape {p_data.shape}")
-    noise = _check_noise(noise)
+    noise = toy.check_noise_kind(noise)
     n_samples = _check_count(n_samples, "n_samples", 2)
     latent_dim = getattr(G, "latent_dim", 1)
     if latent_dim != 1:
@@ -378,13 +372,12 @@ class GANLab2D:
                  loss: str = "non_saturating", optimizer: str = "adam", lr_d: float = 1e-3,
                  lr_g: float = 1e-3, noise: str = "normal", n_show: int = 512, lim=None,
                  grid_size: int = 60, seed: int = 0):
-        if loss not in GENERATOR_LOSSES:
-            raise ValueError(f"unknown generator loss {loss!r}; choose from {GENERATOR_LOSSES}")
+        check_generator_loss(loss)
         self.G, self.D, self.sample_real = G, D, sample_real
         self.m = _check_count(m, "m (the minibatch size)")
         self.n_show = _check_count(n_show, "n_show")
         self.grid_size = _check_count(grid_size, "grid_size", 2)
-        self.loss, self.noise = loss, _check_noise(noise)
+        self.loss, self.noise = loss, toy.check_noise_kind(noise)
         self.opt_d = make_optimizer(D, optimizer, lr_d)
         self.opt_g = make_optimizer(G, optimizer, lr_g)
         self.rng = torch.Generator().manual_seed(seed)
