@@ -26,6 +26,14 @@ from ganlab.plots import figure_axes, image_grid, scatter_codes
 from ganlab.theory import optimal_discriminator
 
 
+def _show(output: W.Output, fig) -> None:
+    """Replace what ``output`` shows by the figure ``fig`` (then free it)."""
+    output.clear_output(wait=True)
+    with output:
+        display(fig)
+    plt.close(fig)
+
+
 class LatentExplorer:
     """Move a point through a 2-D latent space and watch the decoder's output.
 
@@ -65,17 +73,14 @@ class LatentExplorer:
     def update(self) -> None:
         with torch.no_grad():
             self.image = self.decode(self.z)[0].cpu()
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig, (ax_codes, ax_image) = plt.subplots(1, 2, figsize=(9, 4.2))
-            scatter_codes(self.codes, self.labels, ax=ax_codes, class_names=self.class_names, s=3)
-            z = self.z[0].numpy()
-            ax_codes.plot(z[0], z[1], "kx", ms=14, mew=3)
-            ax_image.imshow(image_grid(self.image[None], nrow=1, padding=0))
-            ax_image.set_title(f"decoded z = ({z[0]:.2f}, {z[1]:.2f})")
-            ax_image.set_axis_off()
-            display(fig)
-            plt.close(fig)
+        fig, (ax_codes, ax_image) = plt.subplots(1, 2, figsize=(9, 4.2))
+        scatter_codes(self.codes, self.labels, ax=ax_codes, class_names=self.class_names, s=3)
+        z = self.z[0].numpy()
+        ax_codes.plot(z[0], z[1], "kx", ms=14, mew=3)
+        ax_image.imshow(image_grid(self.image[None], nrow=1, padding=0))
+        ax_image.set_title(f"decoded z = ({z[0]:.2f}, {z[1]:.2f})")
+        ax_image.set_axis_off()
+        _show(self.output, fig)
 
     def _ipython_display_(self):
         display(self.widget)
@@ -332,11 +337,7 @@ class Figure1View:
 
     def update(self) -> None:
         self.current = int(self.slider.value)
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig = draw_figure1(self.stages[self.current], title=self.labels[self.current])
-            display(fig)
-            plt.close(fig)
+        _show(self.output, draw_figure1(self.stages[self.current], title=self.labels[self.current]))
 
     def _ipython_display_(self):
         display(self.widget)
@@ -534,11 +535,7 @@ class GANLab2D:
 
     def render(self) -> None:
         """Redraw the picture in ``self.output``."""
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig = self.plot()
-            display(fig)
-            plt.close(fig)
+        _show(self.output, self.plot())
 
     def _ipython_display_(self):
         display(self.widget)
