@@ -108,13 +108,22 @@ def scatter_codes(codes, labels, ax=None, class_names: Sequence[str] | None = No
     return fig
 
 
+def code_grid(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """All 2-D codes ``(z1[j], z2[i])`` in picture order, shape ``(len(z2) * len(z1), 2)``.
+
+    ``z1`` and ``z2`` are increasing. Row by row as an image is read: the first row has
+    the *largest* ``z_2``, and each row runs from the smallest ``z_1`` to the largest, so
+    ``image_grid(decode(code_grid(z1, z2)), nrow=len(z1))`` shows the latent plane as plotted.
+    """
+    rows, cols = torch.meshgrid(torch.as_tensor(z2).flip(0), torch.as_tensor(z1), indexing="ij")
+    return torch.stack([cols, rows], dim=-1).reshape(-1, 2)
+
+
 @torch.no_grad()
 def decode_grid(decode: Callable[[torch.Tensor], torch.Tensor], xlim, ylim, n: int = 15,
                 device="cpu") -> torch.Tensor:
-    """Decode an ``n x n`` grid of 2-D codes; row 0 is the *top* (largest ``z_2``)."""
-    z1 = torch.linspace(xlim[0], xlim[1], n)
-    z2 = torch.linspace(ylim[1], ylim[0], n)
-    grid = torch.stack(torch.meshgrid(z2, z1, indexing="ij")[::-1], dim=-1).reshape(-1, 2)
+    """Decode an ``n x n`` grid of 2-D codes (:func:`code_grid`); row 0 is the *top* (largest ``z_2``)."""
+    grid = code_grid(torch.linspace(xlim[0], xlim[1], n), torch.linspace(ylim[0], ylim[1], n))
     return decode(grid.to(device)).cpu()
 
 

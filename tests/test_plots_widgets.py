@@ -58,3 +58,8 @@ def test_taxonomy_draws_every_node_and_marks_course_models():
     assert any("VAE" in t and "[Units 01-02]" in t for t in texts)
     assert any("GAN" in t and "[Units 03-06]" in t for t in texts)
     plt.close(fig)
+
+
+def test_code_grid_reads_like_the_plotted_plane():
+    grid = plots.code_grid(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([-1.0, 1.0]))
+    assert grid.tolist() == [[0, 1], [1, 1], [2, 1], [0, -1], [1, -1], [2, -1]]
