@@ -154,3 +154,34 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
                   state={"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "snapshots": snapshots},
                   on_epoch_end=epoch_end)
     return GANRun(history, snapshots.images, snapshots.fixed_noise, opt_d, opt_g)
+
+
+def seconds_per_iteration(G: nn.Module, D: nn.Module, x_real: torch.Tensor, *, k: int = 1,
+                          repeats: int = 3, device="cpu") -> float:
+    """Median wall time of one Algorithm-1 iteration (``k`` D steps, one G step) on ``x_real``.
+
+    ``x_real`` is one minibatch of ``m`` real examples (reused for every D step). The
+    models are copied first, so ``G`` and ``D`` themselves are not trained; one
+    warm-up iteration is not timed.
+    """
+    import copy
+    import statistics
+    import time
+
+    if repeats < 1:
+        raise ValueError(f"need repeats >= 1, got {repeats}")
+    G, D = copy.deepcopy(G).to(device).train(), copy.deepcopy(D).to(device).train()
+    opt_d, opt_g = make_optimizer(D), make_optimizer(G)
+    x_real = x_real.to(device)
+    m = len(x_real)
+    times = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        for _ in range(k):
+            discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, device=device))
+        generator_step(G, D, opt_g, sample_noise(G, m, device=device))
+        if torch.cuda.is_available() and torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        if i > 0:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)

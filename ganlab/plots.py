@@ -141,6 +141,54 @@ def show_latent_grid(decode, xlim, ylim, n: int = 15, ax=None, title: str | None
     return fig
 
 
+def _check_snapshots(snapshots: Sequence[torch.Tensor]) -> None:
+    if len(snapshots) == 0:
+        raise ValueError("no snapshots: train with ganlab.gan.train_gan, which keeps G(z_fixed) "
+                         "after every epoch (GANRun.snapshots)")
+    if any(s.dim() != 4 or s.shape != snapshots[0].shape for s in snapshots):
+        raise ValueError("snapshots must be image batches (N, C, H, W) of one shape, got "
+                         f"{sorted({tuple(s.shape) for s in snapshots})}")
+
+
+def show_snapshots(snapshots: Sequence[torch.Tensor], epochs: Sequence[int] | None = None,
+                   n: int = 10, scale: float = 0.7):
+    """Rows of ``G(z_fixed)`` after chosen epochs (1-based; default: about five, ending at the last)."""
+    _check_snapshots(snapshots)
+    total = len(snapshots)
+    if epochs is None:
+        epochs = sorted({int(e) for e in np.linspace(1, total, min(total, 5)).round()})
+    bad = [e for e in epochs if not 1 <= e <= total]
+    if bad:
+        raise ValueError(f"epochs must be in 1..{total} (the snapshots taken), got {bad}")
+    return show_rows({f"epoch {e}": snapshots[e - 1] for e in epochs}, n=n, scale=scale)
+
+
+def animate_snapshots(snapshots: Sequence[torch.Tensor], nrow: int = 8, interval: int = 300,
+                      scale: float = 0.5):
+    """A matplotlib animation of the fixed-noise grids, one frame per epoch.
+
+    In a notebook: ``HTML(animate_snapshots(run.snapshots).to_jshtml())`` (a player with
+    buttons, no ffmpeg needed); ``.save("training.gif", writer="pillow")`` writes a GIF.
+    """
+    from matplotlib.animation import FuncAnimation
+
+    _check_snapshots(snapshots)
+    rows = -(-len(snapshots[0]) // nrow)
+    fig, ax = plt.subplots(figsize=(scale * nrow, scale * rows + 0.4))
+    picture = ax.imshow(image_grid(snapshots[0], nrow=nrow), interpolation="nearest")
+    ax.set_axis_off()
+    title = ax.set_title("epoch 1")
+
+    def frame(i):
+        picture.set_data(image_grid(snapshots[i], nrow=nrow))
+        title.set_text(f"epoch {i + 1}")
+        return picture, title
+
+    animation = FuncAnimation(fig, frame, frames=len(snapshots), interval=interval, blit=False)
+    plt.close(fig)  # the animation keeps the figure; do not also show it as a still
+    return animation
+
+
 #: The taxonomy of generative models (Goodfellow, NIPS 2016 tutorial, Fig. 9), as
 #: (name, parent, where it appears in this course).
 TAXONOMY = [

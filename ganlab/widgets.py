@@ -86,6 +86,70 @@ class LatentExplorer:
         display(self.widget)
 
 
+class LatentWalk:
+    """Sliders over a few latent directions, applied to a row of codes at once.
+
+    The images are ``G(z_i + sum_k alpha_k d_k)`` for each base code ``z_i``, one slider
+    ``alpha_k`` per named direction ``d_k`` (an attribute vector from
+    :func:`ganlab.latent.attribute_vector`, or a random unit direction). A direction the
+    generator has learned changes one property in every image alike; a meaningless one
+    changes them arbitrarily. ``G`` is any generator taking ``(N, latent_dim)`` codes
+    (a GAN's generator, a VAE's or autoencoder's decoder); it is run in eval mode.
+    """
+
+    def __init__(self, G: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor,
+                 directions: dict[str, torch.Tensor], span: float = 3.0, nrow: int | None = None):
+        if not isinstance(z, torch.Tensor) or z.dim() != 2:
+            raise ValueError(f"z must be base codes of shape (N, latent_dim), got "
+                             f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+        if not directions:
+            raise ValueError("give at least one direction, e.g. {'thickness': v}")
+        for name, d in directions.items():
+            if not isinstance(d, torch.Tensor) or d.shape != z.shape[1:]:
+                raise ValueError(f"direction {name!r} must have shape ({z.shape[1]},), got "
+                                 f"{tuple(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__}")
+        self.G, self.z, self.nrow = G, z.detach().cpu(), nrow or len(z)
+        self.directions = {name: d.detach().cpu().float() for name, d in directions.items()}
+        self.sliders = {name: W.FloatSlider(value=0.0, min=-span, max=span, step=span / 20,
+                                            description=name, continuous_update=False)
+                        for name in self.directions}
+        reset = W.Button(description="reset")
+        reset.on_click(lambda _: self.reset())
+        self.output = W.Output()
+        self.images: torch.Tensor | None = None  # the last generated batch, (N, C, H, W)
+        for slider in self.sliders.values():
+            slider.observe(lambda change: self.update(), names="value")
+        self.widget = W.VBox([W.HBox([W.VBox(list(self.sliders.values())), reset]), self.output])
+        self.update()
+
+    @property
+    def codes(self) -> torch.Tensor:
+        """The codes shown now: ``z + sum_k alpha_k d_k``."""
+        shift = sum(s.value * self.directions[name] for name, s in self.sliders.items())
+        return self.z + shift
+
+    def reset(self) -> None:
+        for slider in self.sliders.values():
+            slider.unobserve_all()
+            slider.value = 0.0
+            slider.observe(lambda change: self.update(), names="value")
+        self.update()
+
+    def update(self) -> None:
+        modules = [self.G] if isinstance(self.G, nn.Module) else []
+        with _evaluating(*modules):
+            device = _device(self.G) if modules else torch.device("cpu")
+            self.images = self.G(self.codes.to(device)).cpu()
+        fig, ax = plt.subplots(figsize=(0.9 * self.nrow, 0.9 * -(-len(self.z) // self.nrow) + 0.4))
+        ax.imshow(image_grid(self.images, nrow=self.nrow), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(", ".join(f"{name} = {s.value:+.2f}" for name, s in self.sliders.items()))
+        _show(self.output, fig)
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+
 # --- Units 03-04: watching a GAN train ---------------------------------------------------
 #
 # Both views below need the generator G (noise z -> data x) and the discriminator D

@@ -69,3 +69,33 @@ def test_the_gan_trainer_drives_a_dcgan_unchanged():
     G, D = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28")
     run = train_gan(G, D, data, epochs=1, m=16, k=2, progress=False, n_snapshots=4)
     assert len(run.history) == 2 and run.snapshots[0].shape == (4, 1, 28, 28)
+
+
+def test_guidelines_are_checked_from_the_layers():
+    from ganlab.models.dcgan import guidelines
+    from ganlab.models.gan import MLPDiscriminator, MLPGenerator
+
+    def verdicts(G, D):
+        return {row["guideline"].split(":")[0].split(" (")[0]: (row["G"], row["D"]) for row in guidelines(G, D)}
+
+    for preset in ("paper64", "cpu28"):
+        assert all(v is not False for pair in verdicts(DCGANGenerator(preset), DCGANDiscriminator(preset)).values()
+                   for v in pair)
+    tutorial = verdicts(DCGANGenerator("tutorial28"), DCGANDiscriminator("tutorial28"))
+    assert tutorial["ReLU in G with a tanh output"] == (False, None)       # LeakyReLU in G
+    assert tutorial["batch norm in both, but not on G's output nor D's input layer"] == (True, False)
+    mlp = verdicts(MLPGenerator(), MLPDiscriminator())
+    assert mlp["no pooling"] == (False, False)
+    assert mlp["no fully connected hidden layers"] == (False, False)
+
+
+def test_seconds_per_iteration_times_without_training_the_models(one_thread):
+    from ganlab.gan import seconds_per_iteration
+
+    G, D = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28")
+    before = [p.detach().clone() for p in G.parameters()]
+    seconds = seconds_per_iteration(G, D, torch.rand(8, 1, 28, 28) * 2 - 1, repeats=1)
+    assert 0 < seconds < 10
+    assert all(torch.equal(a, b) for a, b in zip(before, G.parameters(), strict=True))
+    with pytest.raises(ValueError, match="repeats"):
+        seconds_per_iteration(G, D, torch.zeros(2, 1, 28, 28), repeats=0)

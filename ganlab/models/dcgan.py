@@ -126,3 +126,59 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError(f"DCGAN preset {self.preset!r} expects images of shape "
                              f"(N, {', '.join(map(str, expected))}), got {shape}")
         return self.net(x).squeeze(1)
+
+
+def _layers(model: nn.Module) -> list[nn.Module]:
+    """The leaf modules of ``model`` in the order they run (the presets are plain Sequentials)."""
+    return [m for m in model.modules() if not list(m.children())]
+
+
+def guidelines(G: nn.Module, D: nn.Module) -> list[dict]:
+    """Check the DCGAN paper's architecture guidelines on a generator and a discriminator.
+
+    Returns one row per guideline: ``{"guideline", "G", "D", "evidence"}`` where ``G`` and
+    ``D`` are True/False (or None where the guideline does not concern that network).
+    The checks read the modules in order, so they work on any plain ``nn.Sequential``
+    network, not only on the presets here.
+    """
+    g, d = _layers(G), _layers(D)
+    pools = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+    g_pool, d_pool = [any(isinstance(m, pools) for m in net) for net in (g, d)]
+    g_up = any(isinstance(m, nn.ConvTranspose2d) and m.stride[0] > 1 for m in g)
+    d_down = any(isinstance(m, nn.Conv2d) and m.stride[0] > 1 for m in d)
+    bn = (nn.BatchNorm1d, nn.BatchNorm2d)
+    weights = [i for i, m in enumerate(g) if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d))]
+    g_last_bn = any(isinstance(m, bn) for m in g[weights[-1]:])
+    d_first = next(i for i, m in enumerate(d) if isinstance(m, (nn.Conv2d, nn.Linear)))
+    d_first_bn = d_first + 1 < len(d) and isinstance(d[d_first + 1], bn)
+    g_bn, d_bn = sum(isinstance(m, bn) for m in g), sum(isinstance(m, bn) for m in d)
+    g_linear = [i for i, m in enumerate(g) if isinstance(m, nn.Linear)]
+    d_linear = [i for i, m in enumerate(d) if isinstance(m, nn.Linear)]
+    g_hidden_fc = [i for i in g_linear if i != weights[0]]        # a projection of z is allowed
+    d_weighted = [i for i, m in enumerate(d) if isinstance(m, (nn.Conv2d, nn.Linear))]
+    d_hidden_fc = [i for i in d_linear if i != d_weighted[-1]]   # so is the final logit layer
+    g_acts = [type(m).__name__ for m in g if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid))]
+    d_acts = [type(m).__name__ for m in d if isinstance(m, (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid))]
+    g_relu = bool(g_acts) and g_acts[-1] == "Tanh" and set(g_acts[:-1]) <= {"ReLU"}
+    d_leaky = bool(d_acts) and set(d_acts) == {"LeakyReLU"}
+    g_std, d_std = [torch.cat([m.weight.detach().flatten() for m in net if isinstance(
+        m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]).std().item() for net in (g, d)]
+    return [
+        {"guideline": "no pooling: strided convolutions (D), transposed convolutions (G)",
+         "G": g_up and not g_pool, "D": d_down and not d_pool,
+         "evidence": f"pooling layers G/D: {g_pool}/{d_pool}; strided up/down: {g_up}/{d_down}"},
+        {"guideline": "batch norm in both, but not on G's output nor D's input layer",
+         "G": g_bn > 0 and not g_last_bn, "D": d_bn > 0 and not d_first_bn,
+         "evidence": f"BN layers G/D: {g_bn}/{d_bn}"},
+        {"guideline": "no fully connected hidden layers",
+         "G": not g_hidden_fc, "D": not d_hidden_fc,
+         "evidence": f"Linear layers G/D: {len(g_linear)}/{len(d_linear)} "
+                     "(a projection of z and a final logit layer are allowed)"},
+        {"guideline": "ReLU in G with a tanh output", "G": g_relu, "D": None,
+         "evidence": "G: " + " ".join(g_acts)},
+        {"guideline": "LeakyReLU in D", "G": None, "D": d_leaky,
+         "evidence": "D: " + (" ".join(sorted(set(d_acts))) or "none")},
+        {"guideline": "weights ~ N(0, 0.02) (check fresh networks)",
+         "G": abs(g_std - 0.02) < 0.002, "D": abs(d_std - 0.02) < 0.002,
+         "evidence": f"std of the conv/linear weights G/D: {g_std:.4f}/{d_std:.4f}"},
+    ]

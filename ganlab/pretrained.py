@@ -1,0 +1,276 @@
+"""Pretrained models shipped inside the package, and the recipes that reproduce them.
+
+Every default-mode model of the course that a later unit builds on is trained once on
+``mnist-5k`` (the 4,500 training digits) and shipped in ``ganlab/assets/`` so that a
+notebook can *load* it instead of training it, and Unit 06 can evaluate them all:
+
+    >>> from ganlab import pretrained
+    >>> pretrained.available()
+    ['autoencoder', 'dcgan-cpu28', 'mlp-gan', 'vae', ...]
+    >>> G = pretrained.load("dcgan-cpu28")          # eval mode, on the CPU
+    >>> x = G(torch.randn(16, G.latent_dim))        # (16, 1, 28, 28) in [-1, 1]
+    >>> pretrained.info("dcgan-cpu28")["command"]
+    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 25'
+
+For a GAN the shipped model is its generator. Each asset records how it was made
+(command, seed, epochs, data, seconds, library versions, final losses and the recipe's
+own evaluation) and one command re-creates it: ``python -m ganlab train NAME``.
+
+Asset format (one ``NAME.pt`` file, loadable with ``torch.load(weights_only=True)``)::
+
+    {"format": 1, "name": str, "build": "module:callable", "kwargs": {...},
+     "state_dict": {...}, "meta": {...}}
+
+Floating-point weights are stored in float16 (half the size; the outputs change by
+~1e-3 of a pixel) and :func:`quantize_` rounds a freshly trained model the same way
+*before* it is evaluated, so the recorded numbers are those of the weights shipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganlab import checkpoint
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build and train one shipped model.
+
+    ``train`` is a ``"module:function"`` path to ``f(seed, epochs, device, progress)``
+    returning ``(model, kwargs, info)``: the trained model, the keyword arguments that
+    ``build`` needs to re-create it, and a dict of facts about the run (final losses).
+    ``evaluate`` (optional) maps the model, rounded as shipped, to a dict of numbers.
+    """
+
+    build: str
+    train: str
+    epochs: int
+    data: str
+    about: str
+    evaluate: str | None = None
+
+
+RECIPES: dict[str, Recipe] = {
+    "autoencoder": Recipe(
+        "ganlab.models.autoencoders:Autoencoder", "ganlab.pretrained:train_autoencoder_recipe",
+        30, "mnist-5k train split (4,500 digits)",
+        "Unit 01 MLP autoencoder 784-512-256-16, MSE, Adam 1e-3"),
+    "vae": Recipe(
+        "ganlab.models.vae:VAE", "ganlab.pretrained:train_vae_recipe",
+        50, "mnist-5k train split (4,500 digits), binarised at 0",
+        "Unit 02 Bernoulli VAE, MLP 784-512-256-16, Adam 1e-3"),
+    "mlp-gan": Recipe(
+        "ganlab.models.gan:MLPGenerator", "ganlab.pretrained:train_mlp_gan_recipe",
+        50, "mnist-5k train split (4,500 digits)",
+        "Unit 03 MLP GAN generator 64-256-256-784 (tanh), non-saturating loss, Adam 2e-4"),
+    "dcgan-cpu28": Recipe(
+        "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_dcgan_recipe",
+        25, "mnist-5k train split (4,500 digits)",
+        "Unit 05 DCGAN generator, preset cpu28, non-saturating loss, Adam 2e-4 (beta1 0.5)"),
+    # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
+    "digit-classifier": Recipe(
+        "ganlab.features:Classifier", "ganlab.features:train_digit_classifier",
+        20, "mnist-5k train split (4,500 digits)",
+        "Unit 06 digit classifier: features for FID/KID/PR, logits for IS",
+        evaluate="ganlab.features:evaluate_digit_classifier"),
+    "fashion-classifier": Recipe(
+        "ganlab.features:Classifier", "ganlab.features:train_fashion_classifier",
+        10, "Fashion-MNIST train split (60,000 images, Debian's dataset-fashion-mnist)",
+        "Unit 06 Fashion-MNIST classifier: features for FID/KID/PR, logits for IS",
+        evaluate="ganlab.features:evaluate_fashion_classifier"),
+}
+
+
+def available(folder: str | os.PathLike | None = None) -> list[str]:
+    """The names of the models whose weights are in ``folder`` (default: the shipped assets)."""
+    folder = Path(folder) if folder is not None else ASSETS
+    return sorted(name for name in RECIPES if (folder / f"{name}.pt").is_file())
+
+
+def _asset(name: str, folder) -> dict:
+    if name not in RECIPES:
+        raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(RECIPES)}")
+    path = (Path(folder) if folder is not None else ASSETS) / f"{name}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights for {name!r} at {path}: create them with "
+                                f"`python -m ganlab train {name}` (see ganlab.pretrained)")
+    try:
+        asset = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated or foreign file: say which and what to do
+        raise ValueError(f"cannot read {path} ({type(error).__name__}); re-create it with "
+                         f"`python -m ganlab train {name}`") from None
+    if not isinstance(asset, dict) or asset.get("format") != FORMAT or asset.get("name") != name:
+        raise ValueError(f"{path} is not a ganlab pretrained asset for {name!r} (format "
+                         f"{FORMAT}); re-create it with "
+                         f"`python -m ganlab train {name}`")
+    return asset
+
+
+def _resolve(path: str):
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def load(name: str, folder: str | os.PathLike | None = None, device="cpu") -> nn.Module:
+    """The pretrained model ``name``, in eval mode on ``device`` (weights cast to float32)."""
+    asset = _asset(name, folder)
+    model = _resolve(asset["build"])(**asset["kwargs"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in asset["state_dict"].items()}
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def as_generator(model: nn.Module):
+    """The map ``z (N, latent_dim) -> images (N, C, H, W) in [-1, 1]`` of a loaded model.
+
+    A GAN's generator is that map already; an autoencoder's is its decoder; a VAE's is
+    its decoder's mean image ``E[x | z]``. This is how Unit 06 samples every model alike
+    (an autoencoder's decoder fed codes from ``N(0, I)``, which it was never trained on).
+    """
+    if hasattr(model, "mean_image"):
+        return model.mean_image
+    if hasattr(model, "decode"):
+        return model.decode
+    if hasattr(model, "latent_dim"):
+        return model
+    raise ValueError(f"{type(model).__name__} is not a generator: expected a GAN generator, "
+                     "an autoencoder or a VAE (with latent_dim)")
+
+
+def info(name: str, folder: str | os.PathLike | None = None) -> dict:
+    """How the shipped ``name`` was trained: command, seed, epochs, data, seconds, losses, metrics."""
+    return dict(_asset(name, folder)["meta"])
+
+
+def quantize_(model: nn.Module) -> nn.Module:
+    """Round ``model``'s floating-point parameters and buffers to float16 values, in place."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    return model
+
+
+def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, device="cpu",
+          progress: bool = True) -> Path:
+    """Train ``name`` with its recipe, evaluate it as rounded for shipping, save it atomically.
+
+    This is what ``python -m ganlab train NAME`` runs; the file goes to ``folder``
+    (default: the package's assets) as ``NAME.pt``.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(RECIPES)}")
+    recipe = RECIPES[name]
+    epochs = recipe.epochs if epochs is None else epochs
+    if epochs < 1:
+        raise ValueError(f"need epochs >= 1, got {epochs}")
+    start = time.perf_counter()
+    model, kwargs, run_info = _resolve(recipe.train)(seed=seed, epochs=epochs, device=device,
+                                                     progress=progress)
+    seconds = time.perf_counter() - start
+    model = quantize_(model.cpu().eval())
+    metrics = _resolve(recipe.evaluate)(model) if recipe.evaluate else {}
+    command = f"python -m ganlab train {name} --seed {seed} --epochs {epochs}"
+    meta = {"name": name, "about": recipe.about, "command": command, "seed": seed,
+            "epochs": epochs, "data": recipe.data, "train_seconds": round(seconds, 1),
+            "device": str(device), "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__), "python": sys.version.split()[0],
+            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),
+            **run_info, **metrics}
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    asset = {"format": FORMAT, "name": name, "build": recipe.build, "kwargs": kwargs,
+             "state_dict": state, "meta": meta}
+    path = (Path(folder) if folder is not None else ASSETS) / f"{name}.pt"
+    checkpoint.save(asset, path)
+    return path
+
+
+# --- the recipes: the default-mode models of the notebooks ------------------------------
+
+
+def _final(history, keys) -> dict:
+    return {f"final_{key}": round(float(history.epoch_mean(key)[-1]), 4) for key in keys}
+
+
+def train_autoencoder_recipe(seed, epochs, device, progress):
+    """Unit 01's MLP autoencoder (``Autoencoder(16, (512, 256))``, MSE, Adam 1e-3)."""
+    from ganlab.data import load_images
+    from ganlab.models.autoencoders import Autoencoder
+    from ganlab.runtime import seed_everything
+    from ganlab.train import batched, train_autoencoder
+
+    seed_everything(seed)
+    kwargs = {"latent_dim": 16, "hidden": (512, 256)}
+    model = Autoencoder(**kwargs)
+    history = train_autoencoder(model, load_images("mnist-5k", "train"), epochs=epochs,
+                                device=device, seed=seed, progress=progress, desc="autoencoder")
+    x_test = load_images("mnist-5k", "test").tensors[0]
+    test_mse = ((batched(model, x_test, device=device) - x_test) ** 2).mean().item()
+    return model, kwargs, {**_final(history, ["loss"]), "test_mse": round(test_mse, 5)}
+
+
+def train_vae_recipe(seed, epochs, device, progress):
+    """Unit 02's Bernoulli VAE (``VAE(16, "bernoulli", "mlp", (512, 256))``) on binarised digits."""
+    from torch.utils.data import TensorDataset
+
+    from ganlab.data import binarize, load_images
+    from ganlab.models.vae import VAE
+    from ganlab.runtime import seed_everything
+    from ganlab.train import train_vae
+
+    seed_everything(seed)
+    train_set = load_images("mnist-5k", "train")
+    kwargs = {"latent_dim": 16, "likelihood": "bernoulli", "arch": "mlp", "hidden": (512, 256)}
+    model = VAE(**kwargs)
+    history = train_vae(model, TensorDataset(binarize(train_set.tensors[0]), train_set.tensors[1]),
+                        epochs=epochs, device=device, seed=seed, progress=progress, desc="vae")
+    model.eval()
+    x_test = binarize(load_images("mnist-5k", "test").tensors[0]).to(device)
+    with torch.no_grad():
+        test_elbo = model.elbo(x_test, torch.Generator().manual_seed(seed))["elbo"].mean().item()
+    return model, kwargs, {**_final(history, ["elbo", "kl"]), "test_elbo": round(test_elbo, 2)}
+
+
+def _train_gan(G, D, seed, epochs, device, progress, desc):
+    from ganlab.data import load_images
+    from ganlab.gan import train_gan
+
+    run = train_gan(G, D, load_images("mnist-5k", "train"), epochs=epochs, m=64, k=1,
+                    loss="non_saturating", optimizer="adam", lr_d=2e-4, lr_g=2e-4, seed=seed,
+                    device=device, progress=progress, desc=desc)
+    return _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
+
+
+def train_mlp_gan_recipe(seed, epochs, device, progress):
+    """Unit 03's MLP GAN (``MLPGenerator(64, (256, 256))`` against ``MLPDiscriminator((256, 256))``)."""
+    from ganlab.models.gan import MLPDiscriminator, MLPGenerator
+    from ganlab.runtime import seed_everything
+
+    seed_everything(seed)
+    kwargs = {"latent_dim": 64, "hidden": (256, 256)}
+    G, D = MLPGenerator(**kwargs), MLPDiscriminator(hidden=(256, 256))
+    return G, kwargs, _train_gan(G, D, seed, epochs, device, progress, "mlp-gan")
+
+
+def train_dcgan_recipe(seed, epochs, device, progress):
+    """Unit 05's DCGAN, preset ``cpu28``, with the paper's initialisation."""
+    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from ganlab.runtime import seed_everything
+
+    seed_everything(seed)
+    kwargs = {"preset": "cpu28"}
+    G, D = DCGANGenerator(**kwargs), DCGANDiscriminator(**kwargs)
+    return G, kwargs, _train_gan(G, D, seed, epochs, device, progress, "dcgan-cpu28")

@@ -1,0 +1,108 @@
+"""Latent-space tools: interpolation, vector arithmetic, attribute directions, walks, the walk widget."""
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from ganlab import latent, plots
+from ganlab.widgets import LatentWalk
+
+
+def test_arithmetic_averages_each_group_before_adding():
+    a, b, c = torch.randn(3, 5), torch.randn(4, 5), torch.randn(2, 5)
+    result = latent.arithmetic(plus=[a, c], minus=[b])
+    assert torch.allclose(result, a.mean(0) - b.mean(0) + c.mean(0))
+    assert torch.allclose(latent.arithmetic([a]), a.mean(0))
+
+
+def test_arithmetic_errors_name_the_problem():
+    with pytest.raises(ValueError, match="at least one group"):
+        latent.arithmetic([], [torch.randn(2, 3)])
+    with pytest.raises(ValueError, match="one latent_dim"):
+        latent.arithmetic([torch.randn(2, 3)], [torch.randn(2, 4)])
+    with pytest.raises(ValueError, match=r"\(N, latent_dim\)"):
+        latent.arithmetic([torch.randn(3)])
+
+
+def test_attribute_vector_recovers_a_planted_direction():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(4000, 16, generator=gen)
+    direction = torch.zeros(16)
+    direction[3] = 1.0
+    scores = z @ direction + 0.1 * torch.randn(4000, generator=gen)  # a property that grows along e_3
+    v = latent.attribute_vector(z, scores, fraction=0.1)
+    cosine = torch.dot(v, direction) / v.norm()
+    assert cosine > 0.95
+    # top-10% minus bottom-10% of a standard normal along e_3: 2 * E[Z | Z > 1.2816] ~ 2 * 1.755
+    assert v[3] == pytest.approx(3.51, abs=0.15)
+    with pytest.raises(ValueError, match="one score per code"):
+        latent.attribute_vector(z, scores[:10])
+    with pytest.raises(ValueError, match="fraction"):
+        latent.attribute_vector(z, scores, fraction=0.7)
+
+
+def test_walk_moves_along_the_direction():
+    z, d = torch.randn(6), torch.randn(6)
+    path = latent.walk(z, d, [-1.0, 0.0, 2.0])
+    assert path.shape == (3, 6)
+    assert torch.allclose(path[1], z) and torch.allclose(path[2], z + 2 * d)
+    with pytest.raises(ValueError, match="one shape"):
+        latent.walk(z, torch.randn(5), [1.0])
+
+
+def test_slerp_keeps_gaussian_norms_typical_where_lerp_shrinks_them():
+    gen = torch.Generator().manual_seed(1)
+    z0, z1 = torch.randn(2, 256, generator=gen)
+    mid_lerp, mid_slerp = latent.lerp(z0, z1, 3)[1], latent.slerp(z0, z1, 3)[1]
+    assert mid_lerp.norm() == pytest.approx((128) ** 0.5, rel=0.1)   # ~ sqrt(d / 2)
+    assert mid_slerp.norm() == pytest.approx(256 ** 0.5, rel=0.1)   # ~ sqrt(d)
+
+
+class Linear2Image(torch.nn.Module):
+    """A tiny 'generator': z (N, 4) -> images (N, 1, 2, 2) = tanh of a linear map."""
+
+    latent_dim = 4
+
+    def __init__(self):
+        super().__init__()
+        self.map = torch.nn.Linear(4, 4)
+
+    def forward(self, z):
+        return torch.tanh(self.map(z)).view(-1, 1, 2, 2)
+
+
+def test_latent_walk_widget_runs_headless_and_restores_modes():
+    torch.manual_seed(0)
+    G = Linear2Image().train()
+    z = torch.randn(3, 4)
+    d = torch.tensor([1.0, 0, 0, 0])
+    view = LatentWalk(G, z, {"first": d, "second": torch.tensor([0, 1.0, 0, 0])}, span=2.0)
+    assert view.images.shape == (3, 1, 2, 2)
+    with torch.no_grad():
+        assert torch.allclose(view.images, G(z))
+    view.sliders["first"].value = 1.5
+    with torch.no_grad():
+        assert torch.allclose(view.images, G(z + 1.5 * d))
+    assert torch.allclose(view.codes, z + 1.5 * d)
+    view.reset()
+    assert view.sliders["first"].value == 0.0 and torch.allclose(view.codes, z)
+    assert G.training, "the widget evaluates in eval mode and restores the mode"
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        LatentWalk(G, z, {"bad": torch.ones(5)})
+    with pytest.raises(ValueError, match="at least one direction"):
+        LatentWalk(G, z, {})
+    plt.close("all")
+
+
+def test_snapshot_figures_and_animation():
+    snaps = [torch.full((8, 1, 4, 4), v) for v in (-1.0, 0.0, 1.0)]
+    fig = plots.show_snapshots(snaps, n=4)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["epoch 1", "epoch 2", "epoch 3"]
+    animation = plots.animate_snapshots(snaps, nrow=4)
+    html = animation.to_jshtml()
+    assert html.count("data:image/png;base64") == 3          # one frame per epoch
+    with pytest.raises(ValueError, match="epochs must be in 1..3"):
+        plots.show_snapshots(snaps, epochs=[4])
+    with pytest.raises(ValueError, match="no snapshots"):
+        plots.animate_snapshots([])
+    plt.close("all")
