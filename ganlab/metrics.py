@@ -510,7 +510,7 @@ def parzen_log_likelihood(samples: ArrayLike, test: ArrayLike, sigma: float,
     models wrongly (Theis et al., 2016); it is here to reproduce the paper's table.
     Memory: ``batch_size * n * 8`` bytes per sigma.
     """
-    if isinstance(sigma, bool) or not isinstance(sigma, float | int | np.floating | np.integer):
+    if isinstance(sigma, bool | str) or np.ndim(sigma) != 0:
         raise ValueError(f"sigma must be one positive number, got {sigma!r}")
     ll = _parzen_log_likelihoods(samples, test, [float(sigma)], batch_size, ("samples", "test"))[0]
     return float(ll.mean()), float(ll.std(correction=0) / math.sqrt(ll.numel()))

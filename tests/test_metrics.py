@@ -374,6 +374,8 @@ def test_parzen_matches_direct_logsumexp():
     mean, se = metrics.parzen_log_likelihood(samples, test, sigma, batch_size=7)
     assert mean == pytest.approx(per_point.mean(), rel=1e-12)
     assert se == pytest.approx(per_point.std() / np.sqrt(len(t)), rel=1e-10)
+    assert metrics.parzen_log_likelihood(torch.from_numpy(samples), torch.from_numpy(test),
+                                         torch.tensor(sigma, dtype=torch.float64)) == pytest.approx((mean, se), rel=1e-12)
 
 
 def test_parzen_does_not_underflow_far_from_the_samples():
