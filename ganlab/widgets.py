@@ -150,6 +150,93 @@ class LatentWalk:
         display(self.widget)
 
 
+class RealOrFake:
+    """Rapid categorisation: an image is shown for a moment; was it real or generated?
+
+    A human-evaluation protocol in miniature (after the short-exposure experiments of
+    Denton et al., 2015, and Salimans et al., 2016): each trial draws, with a fair coin,
+    a real or a generated image; it is shown for ``exposure`` seconds and then hidden;
+    the viewer answers with a button. :meth:`summary` gives the accuracy (0.5 = the fakes
+    fool the viewer completely) and how often fakes were taken for real.
+
+    Headless use (tests, or a simulated rater): :meth:`next_trial` then :meth:`answer`.
+    """
+
+    def __init__(self, real: torch.Tensor, fake: torch.Tensor, exposure: float = 0.5,
+                 seed: int = 0):
+        for name, images in (("real", real), ("fake", fake)):
+            if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+                raise ValueError(f"{name} must be a non-empty batch of images (N, C, H, W) in [-1, 1]")
+        if real.shape[1:] != fake.shape[1:]:
+            raise ValueError(f"real and fake images differ in shape: {tuple(real.shape[1:])} "
+                             f"vs {tuple(fake.shape[1:])}")
+        if exposure <= 0:
+            raise ValueError(f"exposure must be > 0 seconds, got {exposure}")
+        self.real, self.fake, self.exposure = real.cpu(), fake.cpu(), exposure
+        self.generator = torch.Generator().manual_seed(seed)
+        self.records: list[dict] = []     # one per answered trial: {"truth", "answer"}
+        self.current: dict | None = None  # the trial on screen: {"truth", "index"}
+        self.image = W.Image(format="png", width=140, height=140)
+        self.start = W.Button(description="show next image")
+        self.buttons = [W.Button(description="real"), W.Button(description="fake")]
+        self.status = W.HTML()
+        self.start.on_click(lambda _: self.next_trial(show=True))
+        self.buttons[0].on_click(lambda _: self.answer("real"))
+        self.buttons[1].on_click(lambda _: self.answer("fake"))
+        self.widget = W.VBox([self.start, self.image, W.HBox(self.buttons), self.status])
+        self._update_status()
+
+    def next_trial(self, show: bool = False) -> torch.Tensor:
+        """Draw the next trial; return its image (and flash it in the widget if ``show``)."""
+        truth = "real" if torch.rand((), generator=self.generator) < 0.5 else "fake"
+        pool = self.real if truth == "real" else self.fake
+        index = int(torch.randint(len(pool), (), generator=self.generator))
+        self.current = {"truth": truth, "index": index}
+        if show:
+            self._flash(pool[index])
+        return pool[index]
+
+    def answer(self, said: str) -> bool:
+        """Record the answer ``"real"`` or ``"fake"`` to the current trial; return whether it was right."""
+        if said not in ("real", "fake"):
+            raise ValueError(f"answer 'real' or 'fake', got {said!r}")
+        if self.current is None:
+            raise ValueError("no image on screen: call next_trial() (or press 'show next image') first")
+        self.records.append({"truth": self.current["truth"], "answer": said})
+        self.current = None
+        self._update_status()
+        return self.records[-1]["truth"] == said
+
+    def summary(self) -> dict:
+        """``trials``, ``accuracy`` and ``fooled`` = the fraction of fakes answered "real"."""
+        fakes = [r for r in self.records if r["truth"] == "fake"]
+        right = sum(r["truth"] == r["answer"] for r in self.records)
+        return {"trials": len(self.records),
+                "accuracy": right / len(self.records) if self.records else float("nan"),
+                "fooled": (sum(r["answer"] == "real" for r in fakes) / len(fakes)
+                           if fakes else float("nan"))}
+
+    def _flash(self, image: torch.Tensor) -> None:
+        import io
+        import threading
+
+        buffer = io.BytesIO()
+        plt.imsave(buffer, image_grid(image[None], nrow=1, padding=0), format="png")
+        self.image.value = buffer.getvalue()
+        blank = io.BytesIO()
+        plt.imsave(blank, np.ones((28, 28, 3)), format="png")
+        threading.Timer(self.exposure, lambda: setattr(self.image, "value", blank.getvalue())).start()
+
+    def _update_status(self) -> None:
+        s = self.summary()
+        self.status.value = (f"{s['trials']} answered" if not s["trials"] else
+                             f"{s['trials']} answered: accuracy {s['accuracy']:.0%}, "
+                             f"fakes taken for real {s['fooled']:.0%}")
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+
 # --- Units 03-04: watching a GAN train ---------------------------------------------------
 #
 # Both views below need the generator G (noise z -> data x) and the discriminator D

@@ -106,3 +106,24 @@ def test_snapshot_figures_and_animation():
     with pytest.raises(ValueError, match="no snapshots"):
         plots.animate_snapshots([])
     plt.close("all")
+
+
+def test_real_or_fake_records_answers_and_scores_them():
+    from ganlab.widgets import RealOrFake
+
+    real, fake = torch.ones(5, 1, 4, 4), -torch.ones(7, 1, 4, 4)
+    quiz = RealOrFake(real, fake, exposure=0.1, seed=0)
+    with pytest.raises(ValueError, match="no image on screen"):
+        quiz.answer("real")
+    truths = []
+    for _ in range(40):  # a perfect observer: bright images are the real ones
+        image = quiz.next_trial()
+        truths.append(quiz.current["truth"])
+        assert quiz.answer("real" if image.mean() > 0 else "fake")
+    assert quiz.summary() == {"trials": 40, "accuracy": 1.0, "fooled": 0.0}
+    assert 10 < truths.count("real") < 30, "a fair coin decides real or fake"
+    quiz.next_trial()
+    with pytest.raises(ValueError, match="'real' or 'fake'"):
+        quiz.answer("maybe")
+    with pytest.raises(ValueError, match="differ in shape"):
+        RealOrFake(real, torch.zeros(2, 1, 5, 5))
