@@ -65,8 +65,9 @@ outside the checks that failed, which often explains a failing check.
 ``--csv`` writes one row per submission: path, source, status, score, max_score, the
 points of every check id (empty when the check belongs to another assignment), tampered
 (ids joined by ``;``) and error. ``--feedback DIR`` writes one markdown file per
-submission (its path with ``/`` as ``__``, relative to the folder common to all
-submissions) with each check's result and hint, for the student.
+submission (named like it, with ``.md``, led by its folders joined with ``__`` where two
+submissions share a name: ``alice__01_autoencoders.md``) with each check's result and
+hint, for the student.
 
 Exit status: 0 when the report was written (every submission has an entry, whatever its
 score or status); 2 (:data:`EXIT_USAGE`) for a usage error, before anything is graded:
@@ -560,12 +561,11 @@ def failure_message(text: str, cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> tu
             return "timed out waiting for the cell's output; the kernel was stopped", "timed out"
         return f"timed out after {cell_timeout:g} s", "timed out"
     lines = text.split("Traceback:", 1)[-1].splitlines()
-    found = None
-    for i, line in enumerate(lines):
-        match = _EXCEPTION_LINE.match(line.strip())
-        # the header of the final exception follows a blank line; its message may go on below
-        if match and (found is None or i == 0 or not lines[i - 1].strip()):
-            found = match
+    found = [(i, m) for i, line in enumerate(lines) if (m := _EXCEPTION_LINE.match(line.strip()))]
+    # IPython puts a blank line before "SomeError: message"; the message may go on below
+    # over several lines, so a later "Name: ..." line is not taken unless a blank precedes it
+    headers = [m for i, m in found if i > 0 and not lines[i - 1].strip()]
+    found = (headers or [m for _, m in found] or [None])[-1]
     if found is not None:
         name, message = found.group(1), (found.group(2) or "").strip()
         if name == "AssertionError":
@@ -764,15 +764,18 @@ def _cell_text(text: str) -> str:
 
 
 def feedback_names(entries: list[dict]) -> list[str]:
-    """A file name per entry: its path relative to the common folder, ``/`` as ``__``."""
-    paths = [Path(e["path"]).resolve() for e in entries]
-    common = Path(os.path.commonpath([p.parent for p in paths])) if paths else Path()
+    """A file name per entry: the submission's name with ``.md``, led by as many of its
+    folders as it takes to tell it from the others (``alice__01_autoencoders.md``)."""
+    parts = [Path(e["path"]).resolve().with_suffix(".md").parts[1:] for e in entries]
     names, used = [], set()
-    for path in paths:
-        name = "__".join(path.relative_to(common).with_suffix(".md").parts)
-        stem, n = name[:-3], 2
+    for path in parts:
+        keep = 1
+        while keep < len(path) and sum(p[-keep:] == path[-keep:] for p in parts) > 1:
+            keep += 1
+        name = stem = "__".join(path[-keep:])
+        n = 2
         while name in used:  # the same file given twice
-            name, n = f"{stem}-{n}.md", n + 1
+            name, n = f"{stem[:-3]}-{n}.md", n + 1
         used.add(name)
         names.append(name)
     return names
