@@ -98,8 +98,8 @@ def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     cancellation in the expansion costs about ``1e-16 * ||a_i||^2``, far below the
     distances these metrics compare.
     """
-    d = a.pow(2).sum(1, keepdim=True) + b.pow(2).sum(1) - 2.0 * (a @ b.T)
-    return d.clamp_min_(0.0)
+    d = torch.addmm(b.pow(2).sum(1), a, b.T, alpha=-2.0)      # ||b_j||^2 - 2 a_i . b_j
+    return d.add_(a.pow(2).sum(1, keepdim=True)).clamp_min_(0.0)
 
 
 # --- FID: the Fréchet distance between two Gaussians --------------------------------------
@@ -427,7 +427,7 @@ def _knn_radii(f: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
         d2 = _squared_distances(f[start:start + batch_size], f)
         rows = torch.arange(d2.shape[0], device=f.device)
         d2[rows, rows + start] = math.inf                    # exclude the point itself
-        radii.append(d2.kthvalue(k, dim=1).values)
+        radii.append(d2.topk(k, dim=1, largest=False).values[:, -1])   # k-th smallest
     return torch.cat(radii)
 
 
