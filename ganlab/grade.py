@@ -629,14 +629,20 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
         entry["seconds"] = round(time.monotonic() - start, 1)
         return entry
 
+    check_cells = set(restored.checks.values())
+    failed_cells = [(i, restored.code_cells[i], r.message) for i, r in enumerate(results)
+                    if not r.passed and i not in check_cells]
     for check in entry["checks"]:
-        result = results[restored.checks[check["id"]]]
-        check.update(passed=result.passed, message=result.message,
+        index = restored.checks[check["id"]]
+        result = results[index]
+        message = result.message
+        earlier = [f for f in failed_cells if f[0] < index]
+        if message and "is not defined" in message and earlier:  # say why it is not defined
+            message += f" (cell '{earlier[-1][1]}' failed before it: {earlier[-1][2]})"
+        check.update(passed=result.passed, message=message,
                      points=check["max_points"] if result.passed else 0,
                      tampered=restored.tampered.get(check["id"]))
-    check_cells = set(restored.checks.values())
-    entry["cell_errors"] = [{"cell": restored.code_cells[i], "message": r.message}
-                            for i, r in enumerate(results) if not r.passed and i not in check_cells]
+    entry["cell_errors"] = [{"cell": name, "message": message} for _, name, message in failed_cells]
     events = {r.event for r in results}
     entry["status"] = ("timed out" if "timed out" in events else
                        "kernel died" if "kernel died" in events else "graded")

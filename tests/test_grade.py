@@ -21,16 +21,14 @@ import pytest
 from conftest import PROJECT
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ganlab import grade
+from ganlab import assignments, grade
 from ganlab.__main__ import main
 from ganlab.assignments import BEGIN_SOLUTION, END_SOLUTION, graded_cells, release_notebook
 
 SOURCE_DIR = PROJECT / "assignments" / "source"
-STUDENT_DIR = PROJECT / "assignments"
 RAW = PROJECT / "tests" / "submissions"
 SOURCES = sorted(SOURCE_DIR.glob("[0-9]*.ipynb"))
 NOT_IMPLEMENTED = "is not implemented yet: fill in the cell marked YOUR CODE HERE"
-HANG_TIMEOUT = 40  # seconds per cell in the Unit 01 grading run: the imports take ~15 s on 2 busy cores
 
 
 # --- building sample submissions ----------------------------------------------------------
@@ -109,17 +107,7 @@ def unit01_samples():
     edit(tampered, "ae-loss", "return (x_hat - x).pow(2).mean()",
          "return nn.functional.mse_loss(x_hat, x)")
     edit(tampered, "ae-noise", "return (x + std * eps).clamp(-1.0, 1.0)", "return x + std * eps")
-    edit(tampered, "ae-training", "loss = reconstruction_loss(model(add_noise(x, noise_std)), x)",
-         "noisy = add_noise(x, noise_std)\n    loss = reconstruction_loss(model(noisy), x)")
-    cell(tampered, "ae-noise-check").source = "pass"                 # changed
-    tampered.cells.remove(cell(tampered, "ae-loss-check"))           # deleted
-    model_check = cell(tampered, "ae-model-check")                   # moved to the end
-    tampered.cells.remove(model_check)
-    tampered.cells.append(model_check)
-
-    # add_noise never returns: its check and the training that calls it time out
-    hang = solved(source)
-    edit(hang, "ae-contractive",
+    edit(tampered, "ae-contractive",
          "    total = torch.zeros(x.shape[0])\n"
          "    for j in range(z.shape[1]):\n"
          "        (row,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=True)\n"
@@ -128,9 +116,15 @@ def unit01_samples():
          "    rows = [torch.autograd.grad(z[:, j].sum(), x, create_graph=True)[0]\n"
          "            for j in range(z.shape[1])]\n"
          "    return torch.stack(rows, dim=1).pow(2).flatten(1).sum(dim=1).mean()")
-    edit(hang, "ae-noise", "eps = torch.randn(x.shape, generator=generator)",
-         "while True:  # waits for a condition that never comes\n        pass")
-    return {"mistakes": mistakes, "tampered": tampered, "hang": hang}
+    edit(tampered, "ae-training", "loss = reconstruction_loss(model(add_noise(x, noise_std)), x)",
+         "noisy = add_noise(x, noise_std)\n    loss = reconstruction_loss(model(noisy), x)")
+    cell(tampered, "ae-noise-check").source = "pass"                 # changed
+    tampered.cells.remove(cell(tampered, "ae-loss-check"))           # deleted
+    model_check = cell(tampered, "ae-model-check")                   # moved to the end
+    tampered.cells.remove(model_check)
+    tampered.cells.append(model_check)
+
+    return {"mistakes": mistakes, "tampered": tampered}
 
 
 # --- unit tests: matching, restoring, messages, reports -----------------------------------
@@ -355,29 +349,31 @@ def course_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("course")
     for sub in ("source", "released", "samples"):
         (folder / sub).mkdir()
-    paths = []
-    for name, nb in unit01_samples().items():  # the hanging one first: it takes longest
-        nbformat.write(nb, folder / "samples" / f"{name}-01_autoencoders.ipynb")
-        paths.append(folder / "samples" / f"{name}-01_autoencoders.ipynb")
+    paths = []  # the longest runs first, so that the two jobs end together
     for source in SOURCES:
         paths.append(folder / "source" / source.name)
         paths[-1].write_bytes(source.read_bytes())
-        paths.append(folder / "released" / source.name)
-        paths[-1].write_bytes((STUDENT_DIR / source.name).read_bytes())
+    for name, nb in unit01_samples().items():
+        paths.append(folder / "samples" / f"{name}-01_autoencoders.ipynb")
+        nbformat.write(nb, paths[-1])
+    for source in SOURCES:
+        paths.append(folder / "released" / source.name)  # as `python -m ganlab release` writes it
+        paths[-1].write_text(assignments.released_text(source), encoding="utf-8")
     essay = folder / "samples" / "essay.ipynb"
     nbformat.write(new_notebook(), essay)
     paths += [RAW / "invalid-json-01_autoencoders.ipynb",
               RAW / "not-a-notebook-01_autoencoders.ipynb", essay]
     code = run_grade([*paths, "--source", SOURCE_DIR, "--json", folder / "report.json",
                       "--csv", folder / "grades.csv", "--feedback", folder / "feedback",
-                      "--timeout", HANG_TIMEOUT, "--jobs", 2], {"GANLAB_FAST": "1"})
+                      "--jobs", 2], {"GANLAB_FAST": "1"})
     return code, json.loads((folder / "report.json").read_text()), folder
 
 
 @pytest.fixture(scope="module")
 def mini_runs(tmp_path_factory):
-    """Misbehaving notebooks of the tiny assignment: ``{name: entry}``. The one printing
-    forever runs alongside the others, in a call with a 20 s limit per notebook."""
+    """Misbehaving notebooks of the tiny assignment, graded with 5 s per cell:
+    ``{name: entry}``. The one printing forever runs alongside, in a call of its own with
+    a 20 s limit per notebook."""
     folder = tmp_path_factory.mktemp("mini")
     (folder / "source").mkdir()
     source = mini_source()
@@ -389,12 +385,15 @@ def mini_runs(tmp_path_factory):
     edit(misbehaving, "square", "return x * x", "sys.exit('done')")
     edit(misbehaving, "inc", "return x + 1", "os._exit(1)")  # kills the kernel
     edit(misbehaving, "why", "YOUR ANSWER HERE", "Because doubling is linear.")
+    loop = edit(solved(source), "square", "def square(x):",
+                "while True:  # left over from debugging\n    pass\n\n\ndef square(x):")
     stubborn = edit(solved(source), "square", "return x * x",  # cannot be interrupted
                     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass")
     chatty = edit(solved(source), "double", "return 2 * x",
                   "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                   "    while True:\n        print('still here')\n        time.sleep(0.05)")
-    for name, nb in [("misbehaving", misbehaving), ("stubborn", stubborn), ("chatty", chatty)]:
+    for name, nb in [("misbehaving", misbehaving), ("loop", loop), ("stubborn", stubborn),
+                     ("chatty", chatty)]:
         nbformat.write(nb, folder / f"{name}-01_mini.ipynb")
 
     def call(names, report, *limits):
@@ -405,7 +404,8 @@ def mini_runs(tmp_path_factory):
     chatty_call = threading.Thread(target=call, args=(["chatty"], "chatty.json",
                                                       "--notebook-timeout", 20))
     chatty_call.start()
-    assert call(["misbehaving", "stubborn"], "report.json", "--timeout", 10, "--jobs", 2) == 0
+    assert call(["loop", "stubborn", "misbehaving"], "report.json", "--timeout", 5,
+                "--jobs", 2) == 0
     chatty_call.join()
     entries = {}
     for report in ("report.json", "chatty.json"):
@@ -474,17 +474,6 @@ def test_tampered_checks_are_restored_run_and_flagged(course_run):
     assert (entry["score"], entry["status"]) == (8, "graded")
 
 
-def test_hanging_function_times_out_and_others_are_graded(course_run):
-    _, report, _ = course_run
-    entry = by_name(report)["hang"]
-    timed_out = f"timed out after {HANG_TIMEOUT} s"
-    assert checks_of(entry) == {
-        "ae-model-check": (3, None), "ae-loss-check": (2, None),
-        "ae-noise-check": (0, timed_out), "ae-contractive-check": (2, None),
-        "ae-training-check": (0, timed_out)}  # the training calls add_noise
-    assert (entry["score"], entry["status"], entry["tampered"]) == (7, "timed out", [])
-
-
 def test_broken_files_get_an_error_and_zero(course_run):
     code, report, _ = course_run
     assert code == 0
@@ -524,12 +513,24 @@ def test_exit_crash_and_huge_output(mini_runs):
                                 "answer": "Why?\n\nBecause doubling is linear."}]
 
 
+def test_endless_loop_times_out_and_others_are_graded(mini_runs):
+    entry = mini_runs["loop"]
+    assert entry["cell_errors"] == [{"cell": "square", "message": "timed out after 5 s"}]
+    # the loop was interrupted before square was defined: its check fails and says why
+    assert checks_of(entry) == {
+        "double-check": (2, None),
+        "square-check": (0, "NameError: name 'square' is not defined (cell 'square' failed "
+                            "before it: timed out after 5 s)"),
+        "inc-check": (1, None), "half-check": (1, None)}
+    assert (entry["score"], entry["status"], entry["tampered"]) == (4, "timed out", [])
+
+
 def test_uninterruptible_loop_stops_the_kernel(mini_runs):
     entry = mini_runs["stubborn"]
     stopped = "not run: the kernel was stopped after an earlier cell timed out"
     assert checks_of(entry) == {
         "double-check": (2, None),
-        "square-check": (0, "timed out after 10 s; the kernel could not be interrupted and "
+        "square-check": (0, "timed out after 5 s; the kernel could not be interrupted and "
                             "was stopped"),
         "inc-check": (0, stopped), "half-check": (0, stopped)}
     assert entry["status"] == "timed out"
