@@ -289,8 +289,9 @@ def restore(assignment: Assignment, student: nbformat.NotebookNode) -> Restored:
         if cell.id in check_ids and cell.id not in found:
             found[cell.id] = cell
     for cell, meta in cells:
-        name = meta.get("check") if isinstance(meta, dict) else None
-        if name in check_ids and name not in found and cell.id not in order:
+        name = meta.get("check")
+        if isinstance(name, str) and name in check_ids and name not in found \
+                and cell.id not in order:
             cell.id = name
             found[name] = cell
     cells = [cell for cell, _ in cells]
@@ -624,8 +625,10 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
         results = run_notebook(restored, cell_timeout=cell_timeout,
                                notebook_timeout=notebook_timeout,
                                env=env if env is not None else grading_env())
-    except (ValueError, RuntimeError, OSError, subprocess.SubprocessError) as error:
-        entry["error"] = str(error)
+    except Exception as error:  # whatever the submission holds, the other ones get graded
+        expected = (ValueError, RuntimeError, OSError, subprocess.SubprocessError)
+        entry["error"] = (str(error) if isinstance(error, expected) else
+                          f"the grader failed on this notebook: {type(error).__name__}: {error}")
         entry["seconds"] = round(time.monotonic() - start, 1)
         return entry
 
