@@ -3,6 +3,7 @@
     python -m ganlab data list                       # which datasets are ready offline
     python -m ganlab data fetch mnist                # download with torchvision (internet)
     python -m ganlab data import fashion-mnist /usr/share/datasets/fashion-mnist
+    python -m ganlab grade subs/*.ipynb --json report.json   # grade submitted assignments
     python -m ganlab release                         # assignments/source/*.ipynb -> assignments/
     python -m ganlab release --check                 # exit 1 if a student notebook is out of date
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganlab import assignments, data
+from ganlab import assignments, data, grade
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +31,26 @@ def main(argv: list[str] | None = None) -> int:
     for p in (ls, fetch, imp):
         p.add_argument("--root", default=None,
                        help="dataset folder (default: $GANLAB_DATA or ~/.cache/ganlab)")
+    grd = commands.add_parser("grade", help="grade submitted assignment notebooks with nbval",
+                              description=grade.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    grd.add_argument("submissions", nargs="+",
+                     help="student notebooks (.ipynb), or folders searched for them")
+    grd.add_argument("--source", default="assignments/source",
+                     help="folder of instructor notebooks (default: assignments/source)")
+    grd.add_argument("--json", required=True, dest="json_path", metavar="REPORT",
+                     help="write the report here (JSON)")
+    grd.add_argument("--csv", dest="csv_path", metavar="FILE",
+                     help="also write one row per submission here")
+    grd.add_argument("--feedback", dest="feedback_dir", metavar="DIR",
+                     help="also write a markdown feedback file per submission here")
+    grd.add_argument("--timeout", type=float, default=grade.DEFAULT_CELL_TIMEOUT,
+                     metavar="SECONDS", help="limit per cell (default: %(default)g)")
+    grd.add_argument("--notebook-timeout", type=float, default=grade.DEFAULT_NOTEBOOK_TIMEOUT,
+                     metavar="SECONDS",
+                     help="limit per submission, all cells together (default: %(default)g)")
+    grd.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="grade N submissions at a time (default: 1)")
     rel = commands.add_parser("release", help="write the student versions of the assignments")
     rel.add_argument("--source", default="assignments/source",
                      help="folder of instructor notebooks (default: assignments/source)")
@@ -39,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="write nothing; exit 1 listing the student notebooks that differ")
     args = parser.parse_args(argv)
 
+    if args.command == "grade":
+        return _grade(args)
     if args.command == "release":
         return _release(args)
     try:
@@ -61,6 +84,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _grade(args) -> int:
+    """Grade the submissions, write the reports; 0 when written, 2 for usage errors."""
+    limits = {"cell_timeout": args.timeout, "notebook_timeout": args.notebook_timeout}
+
+    def progress(entries, entry):  # the JSON report after every submission, then the rest
+        done = sum(e is not None for e in entries)
+        print(f"[{done}/{len(entries)}] " + grade.summary_line(entry), flush=True)
+        grade.write_reports(entries, json_path=args.json_path, csv_path=args.csv_path,
+                            feedback_dir=args.feedback_dir, **limits)
+
+    try:
+        grade.grade(args.submissions, args.source, jobs=args.jobs, on_result=progress, **limits)
+    except grade.UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return grade.EXIT_USAGE
+    except OSError as error:  # the report could not be written
+        print(f"error: {error}", file=sys.stderr)
+        return grade.EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: the report holds the submissions graded so far", file=sys.stderr)
+        return 130
+    print(f"report written to {args.json_path}")
+    return grade.EXIT_OK
 
 
 def _release(args) -> int:
