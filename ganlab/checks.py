@@ -15,19 +15,46 @@ state is left untouched) and take well under a second each on a CPU.
 Unit 01: :func:`check_autoencoder`, :func:`check_reconstruction_loss`,
 :func:`check_add_noise`, :func:`check_contractive_penalty`,
 :func:`check_trained_autoencoder`.
+
+Unit 02: :func:`check_reparameterize`, :func:`check_gaussian_kl`, :func:`check_vae_loss`,
+:func:`check_elbo_estimate`, :func:`check_trained_vae`.
+
+Unit 03: :func:`check_discriminator_loss`, :func:`check_generator_loss`,
+:func:`check_discriminator_step`, :func:`check_generator_step`,
+:func:`check_gan_iteration`, :func:`check_trained_gan`.
+
+Unit 04 (NumPy functions of densities on a grid): :func:`check_optimal_discriminator`,
+:func:`check_kl_divergence`, :func:`check_js_divergence`, :func:`check_value_function`.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ganlab.losses import contractive_penalty, reconstruction_error
+from ganlab import theory, toy
+from ganlab.gan import discriminator_step as reference_discriminator_step
+from ganlab.gan import generator_step as reference_generator_step
+from ganlab.losses import (
+    LOG_2PI,
+    bernoulli_log_likelihood,
+    contractive_penalty,
+    discriminator_loss,
+    gaussian_kl,
+    generator_loss,
+    reconstruction_error,
+    reparameterize,
+)
 from ganlab.models.autoencoders import add_noise as reference_add_noise
+from ganlab.models.linear_gaussian import LinearGaussian
 
 NOT_IMPLEMENTED = "{name} is not implemented yet: fill in the cell marked YOUR CODE HERE"
 IMAGE_SHAPE = (1, 28, 28)
@@ -462,3 +489,1211 @@ def check_trained_autoencoder(train: Callable[[], nn.Module], test_images: torch
              "not learn; check train_step (optimizer.zero_grad(), loss.backward(), "
              "optimizer.step()) and that the loss compares the output with the clean x")
     return model, error
+
+
+# --- shared by Units 02-04 ------------------------------------------------------------------
+
+
+def _number(value, what: str) -> float:
+    """``value`` as a Python float when it is one number (float, 0-d tensor or array)."""
+    __tracebackhide__ = True
+    if value is None:
+        fail(f"{what} returned None: return the value (did you forget the return statement?)")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            fail(f"{what} must return one number, got a tensor of shape {_shape(value)}")
+        return value.item()
+    if isinstance(value, (bool, np.bool_)):
+        fail(f"{what} must return a number, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            fail(f"{what} must return one number (the integral), got an array of shape "
+                 f"{value.shape}: integrate over x with np.trapezoid(integrand, x)")
+        return float(value.reshape(()))
+    fail(f"{what} must return a number, got {type(value).__name__}")
+
+
+def _same_tensors(got: list[torch.Tensor], want: list[torch.Tensor], rtol: float = 1e-4,
+                  atol: float = 1e-6) -> bool:
+    return all(torch.allclose(a, b, rtol=rtol, atol=atol) for a, b in zip(got, want, strict=True))
+
+
+def _first_match(value: torch.Tensor, mistakes, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
+    """The hint of the first ``(wrong value, hint)`` that ``value`` equals, if any."""
+    for wrong, hint in mistakes:
+        wrong = torch.as_tensor(wrong, dtype=value.dtype)
+        if wrong.shape == value.shape and torch.isfinite(wrong).all() \
+                and torch.allclose(value, wrong, rtol=rtol, atol=atol):
+            return hint
+    return None
+
+
+def _fmt(t) -> str:
+    """A short rendering of a few numbers for the detail lines of a failure."""
+    values = torch.as_tensor(t).flatten().tolist()
+    shown = ", ".join(f"{v:.4g}" for v in values[:6])
+    return f"[{shown}{', ...' if len(values) > 6 else ''}]"
+
+
+# --- Unit 02: the VAE and the ELBO --------------------------------------------------------
+
+# q's parameters in check_reparameterize: sigma = exp(logvar / 2), sigma^2 and |logvar|
+# differ by more than 20 % in every dimension, so each confusion has its own signature
+_LATENT_MU = (0.5, -1.0, 2.0, 0.0)
+_LATENT_LOGVAR = (1.5, -1.0, 0.5, -2.0)
+
+
+def check_reparameterize(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
+    """Check ``fn(mu, logvar, generator=None)``: ``z = mu + exp(logvar / 2) * eps``.
+
+    ``eps ~ N(0, I)`` has the shape of ``mu`` and is drawn from ``generator``; ``z`` is
+    differentiable in ``mu`` and ``logvar`` (``dz/dmu = 1``, ``dz/dlogvar = (z - mu) / 2``).
+    Checked by the statistics of ``z - mu`` per latent dimension, the reproducibility
+    given a generator, and the gradients, so any way of drawing ``eps`` is accepted.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "reparameterize")
+    n = 4000
+    mu_row, logvar_row = torch.tensor(_LATENT_MU), torch.tensor(_LATENT_LOGVAR)
+    sigma = torch.exp(0.5 * logvar_row)
+
+    def run(noise_seed, mu, logvar):
+        before = (mu.detach().clone(), logvar.detach().clone())
+        generator = torch.Generator().manual_seed(noise_seed)
+        out = _tensor(call(f"{name}(mu, logvar, generator)", fn, mu, logvar, generator,
+                           name=name, hints={"must match the size": "draw eps with the shape "
+                                             "of mu: torch.randn(mu.shape, generator=generator)"}),
+                      name)
+        if not (torch.equal(mu.detach(), before[0]) and torch.equal(logvar.detach(), before[1])):
+            fail(f"{name} must not modify mu or logvar in place: return a new tensor "
+                 "mu + sigma * eps")
+        if _shape(out) != _shape(mu):
+            fail(f"{name} must return z of the shape of mu, (N, latent_dim) = {_shape(mu)}, got "
+                 f"{_shape(out)}: draw eps with torch.randn(mu.shape, generator=generator)")
+        return out
+
+    mu = mu_row.repeat(n, 1).requires_grad_(True)
+    logvar = logvar_row.repeat(n, 1).requires_grad_(True)
+    z = run(seed + 1, mu, logvar)
+    noise = z.detach() - mu_row
+    if not torch.isfinite(noise).all():
+        fail("z contains NaN or inf: sigma = exp(logvar / 2) exists for every logvar; do not "
+             "take the square root or the log of logvar itself")
+    if noise.abs().max() < 1e-6:
+        fail(f"{name} returned mu: add the noise, z = mu + sigma * eps with eps ~ N(0, I)")
+    spread = noise.std(dim=0)
+    if spread.max() < 1e-6:
+        fail("draw a different eps for every example: torch.randn(mu.shape, generator=generator), "
+             "not one eps shared by the whole batch")
+    standardized = noise / sigma
+    if (standardized[:, 0] - standardized[:, 1]).abs().max() < 1e-5:
+        fail("draw one eps per latent dimension: eps must have the shape of mu "
+             "(torch.randn(mu.shape, generator=generator)), not one number per example")
+    if (noise.mean(dim=0).abs() > 0.1 * spread).any():  # 6 standard errors for N(0, I)
+        fail("eps ~ N(0, I) has mean 0: draw it with torch.randn, not torch.rand (uniform on [0, 1))",
+             f"mean of z - mu per dimension: {_fmt(noise.mean(dim=0))}")
+    details = (f"standard deviation of z - mu per dimension: {_fmt(spread)}; expected "
+               f"sigma = exp(logvar / 2) = {_fmt(sigma)} for logvar = {_fmt(logvar_row)}")
+    if not ((spread / sigma - 1).abs() < 0.08).all():
+        for scale, hint in [
+            (logvar_row.abs(), "logvar is the log-variance log sigma^2, not the standard "
+             "deviation: multiply eps by sigma = exp(logvar / 2)"),
+            (torch.exp(logvar_row), "exp(logvar) is the variance sigma^2: multiply eps by the "
+             "standard deviation sigma = exp(logvar / 2)"),
+            (torch.exp(-0.5 * logvar_row), "sigma = exp(+logvar / 2): you multiplied eps by "
+             "exp(-logvar / 2) = 1 / sigma"),
+            (torch.ones(len(sigma)), "multiply eps by sigma = exp(logvar / 2): each latent "
+             "dimension has its own standard deviation"),
+        ]:
+            if ((spread / scale - 1).abs() < 0.08).all():
+                fail(hint, details)
+        fail("z - mu must have standard deviation sigma = exp(logvar / 2) in every dimension: "
+             "z = mu + exp(logvar / 2) * eps", details)
+
+    if not torch.equal(z.detach(), run(seed + 1, mu, logvar).detach()):
+        fail("draw eps from the generator argument (torch.randn(mu.shape, generator=generator)): "
+             "the same generator state must give the same z")
+    if torch.equal(z.detach(), run(seed + 2, mu, logvar).detach()):
+        fail(f"different generators must give different z: do not seed inside {name}, use the "
+             "generator it receives")
+    with torch.random.fork_rng(devices=[]):  # generator=None: PyTorch's global generator
+        call(f"{name}(mu, logvar)", fn, mu[:3].detach(), logvar[:3].detach(), name=name)
+
+    if not z.requires_grad:
+        fail("z must be differentiable in mu and logvar: compute z = mu + sigma * eps from them "
+             "(no .detach(), torch.no_grad() or .item())")
+    weights = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed + 3))
+    call(f"{name}(mu, logvar).backward()", (z * weights).sum().backward, name=name)
+    no_gradient = [t for t, g in (("mu", mu.grad), ("logvar", logvar.grad))
+                   if g is None or not g.abs().max() > 0]
+    if len(no_gradient) == 2:
+        fail("no gradient reaches mu and logvar: write z = mu + torch.exp(0.5 * logvar) * eps "
+             "yourself (torch.normal(mu, sigma) and Normal(...).sample() cut the graph: that is "
+             "what the trick avoids)")
+    if no_gradient:
+        fail(f"no gradient reaches {no_gradient[0]}: compute z = mu + torch.exp(0.5 * logvar) * eps "
+             "from mu and logvar themselves (no .detach() on either)")
+    if not torch.allclose(mu.grad, weights, rtol=1e-4, atol=1e-6):
+        fail("dz/dmu must be 1: z = mu + sigma * eps adds mu once, unscaled")
+    if not torch.allclose(logvar.grad, 0.5 * weights * noise, rtol=1e-3, atol=1e-5):
+        fail("dz/dlogvar must be (z - mu) / 2: compute sigma = exp(logvar / 2) from logvar "
+             "inside the graph, and eps without it")
+
+
+def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
+                      seed: int = 0) -> None:
+    """Check ``fn(mu, logvar)``: ``KL(N(mu, diag exp(logvar)) || N(0, I))`` per example.
+
+    ``1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)``, shape ``(N,)``, differentiable,
+    as :func:`ganlab.losses.gaussian_kl`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "gaussian_kl")
+    n, d = 6, 3
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn((n, d), generator=g).requires_grad_(True)
+    logvar = (0.8 * torch.randn((n, d), generator=g)).requires_grad_(True)
+    logvar.data[0, 0] = -1.0  # at least one sigma < 1 and one sigma > 1
+    logvar.data[0, 1] = 1.0
+    before = (mu.detach().clone(), logvar.detach().clone())
+    out = _tensor(call(f"{name}(mu, logvar)", fn, mu, logvar, name=name), name)
+    if not (torch.equal(mu.detach(), before[0]) and torch.equal(logvar.detach(), before[1])):
+        fail(f"{name} must not modify mu or logvar in place")
+    expected = gaussian_kl(mu, logvar).detach()
+    if _shape(out) != (n,):
+        if out.numel() == 1:
+            fail(f"{name} must return one KL per example, shape (N,) = {(n,)}: sum over the "
+                 "latent dimensions only (the loss averages over the batch later)",
+                 f"got one number, {out.item():.6g}")
+        if _shape(out) == (n, d):
+            fail(f"sum over the latent dimensions: {name} must return shape (N,) = {(n,)}, got "
+                 f"{_shape(out)} (one term per dimension)")
+        fail(f"{name} must return one KL per example, shape (N,) = {(n,)}, got {_shape(out)}")
+    value = out.detach()
+    if not torch.isfinite(value).all():
+        fail(f"{name} returned NaN or inf: logvar is already log sigma^2, so use exp(logvar) for "
+             "sigma^2 and logvar itself for log sigma^2 (no log or square root of logvar)")
+    if not torch.allclose(value, expected, rtol=1e-4, atol=1e-6):
+        with torch.no_grad():
+            m2, lv = mu.pow(2), logvar
+
+            def kl(terms):
+                return 0.5 * terms.sum(dim=1)
+
+            mistakes = [
+                (-expected, "the KL divergence is never negative: you flipped its sign; "
+                 "KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)"),
+                (kl(m2 + lv.pow(2) - 1 - torch.log(lv.pow(2))), "logvar is log sigma^2, not "
+                 "sigma: sigma^2 = exp(logvar) and log sigma^2 = logvar"),
+                (kl(m2 + lv.exp().pow(2) - 1 - 2 * lv), "exp(logvar) is already the variance "
+                 "sigma^2: do not square it (and log sigma^2 = logvar, not 2 logvar)"),
+                (kl(m2 + lv.exp().pow(2) - 1 - lv), "exp(logvar) is already the variance "
+                 "sigma^2: do not square it"),
+                (kl(m2 + (0.5 * lv).exp() - 1 - lv), "sigma^2 = exp(logvar), not exp(logvar / 2) "
+                 "(that is the standard deviation sigma)"),
+                (kl(m2 + (0.5 * lv).exp() - 1 - 0.5 * lv), "sigma^2 = exp(logvar) and log "
+                 "sigma^2 = logvar: you used the standard deviation sigma in place of the variance"),
+                (2 * expected, "multiply by 1/2: KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)"),
+                (expected / d, "sum over the latent dimensions, do not average them"),
+                (expected + d / 2, "subtract 1 for every latent dimension: "
+                 "KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)"),
+                (expected - d / 2, "the -1 is inside the sum: subtract 1 for every latent "
+                 "dimension, 1/2 per dimension in all"),
+                (kl(lv.exp() - 1 - lv), "include the mean: the term mu_j^2 pulls the codes "
+                 "towards 0"),
+                (kl(m2 + lv.exp() - 1 + lv), "subtract log sigma^2 = logvar, do not add it"),
+                (kl((1 + m2) * torch.exp(-lv) - 1 + lv), "this is KL(p(z) || q), the reverse: the "
+                 "VAE's regulariser is KL(q(z|x) || p(z)) = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - "
+                 "log sigma_j^2)"),
+            ]
+        hint = _first_match(value, mistakes)
+        details = f"{name} returned {_fmt(value)}; expected {_fmt(expected)}"
+        fail(hint or f"{name} differs from 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j)",
+             details)
+    zeros = torch.zeros(2, d)
+    at_prior = _tensor(call(f"{name}(0, 0)", fn, zeros, zeros.clone(), name=name), name)
+    if at_prior.detach().abs().max() > 1e-6:
+        fail("KL(q || p) must be 0 when q = p: mu = 0 and logvar = 0 must give 0")
+    if not out.requires_grad:
+        fail(f"{name} is not differentiable: compute it with torch operations on mu and logvar "
+             "(no .item(), .detach(), NumPy or torch.no_grad())")
+    call(f"{name}(mu, logvar).sum().backward()", out.sum().backward, name=name)
+    if mu.grad is None or logvar.grad is None \
+            or not torch.allclose(mu.grad, mu.detach(), rtol=1e-4, atol=1e-6) \
+            or not torch.allclose(logvar.grad, 0.5 * (logvar.detach().exp() - 1), rtol=1e-4, atol=1e-6):
+        fail(f"the gradient of {name} is wrong: d/dmu must be mu and d/dlogvar (exp(logvar) - 1) / 2")
+
+
+def check_vae_loss(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
+    """Check ``fn(logits, x, mu, logvar)``: the negative ELBO of a Bernoulli VAE.
+
+    ``mean over the batch of [ -log p(x|z) + KL(q(z|x) || p(z)) ]`` with
+    ``-log p(x|z) = sum over pixels of BCE(logits, x)`` (the decoder's logits, binary
+    ``x``) and the closed-form KL, as a differentiable 0-d tensor.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "the VAE loss")
+    n, d = 5, 4
+    g = torch.Generator().manual_seed(seed)
+    logits = (2.0 * torch.randn((n, *IMAGE_SHAPE), generator=g) - 1.0).requires_grad_(True)
+    x = (torch.rand((n, *IMAGE_SHAPE), generator=g) < 0.3).float()
+    mu = torch.randn((n, d), generator=g).requires_grad_(True)
+    logvar = (0.6 * torch.randn((n, d), generator=g)).requires_grad_(True)
+    inputs = (logits, x, mu, logvar)
+    before = [t.detach().clone() for t in inputs]
+    out = _tensor(call(f"{name}(logits, x, mu, logvar)", fn, *inputs, name=name, hints={
+        "between 0 and 1": "the decoder returns logits, not probabilities: use "
+        "F.binary_cross_entropy_with_logits(logits, x, reduction='none') (it applies the "
+        "sigmoid itself)"}), name)
+    if not all(torch.equal(t.detach(), b) for t, b in zip(inputs, before, strict=True)):
+        fail(f"{name} must not modify its inputs in place")
+    _require_scalar(out, n, name, "average -log p(x|z) + KL over the batch")
+    value = out.detach().reshape(())
+
+    with torch.no_grad():
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1)
+        kl = gaussian_kl(mu, logvar)
+        expected = (bce.sum(1) + kl).mean()
+        squared_var_kl = 0.5 * (mu.pow(2) + logvar.exp().pow(2) - 1 - 2 * logvar).sum(1)
+        std_kl = 0.5 * (mu.pow(2) + logvar.pow(2) - 1 - torch.log(logvar.pow(2))).sum(1)
+        twice = F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x, reduction="none")
+        # each component of the loss, right (hint None) or with one typical mistake
+        components = [
+            [(1.0, None), (-1.0, "return the negative ELBO, the loss to minimise: "
+                           "-log p(x|z) + KL, averaged over the batch (you returned the ELBO)")],
+            [(bce.sum(1), None),
+             (bce.mean(1), "sum the reconstruction term over the pixels: log p(x|z) is a sum "
+              "over all 784 pixels (binary_cross_entropy_with_logits(..., reduction='none') "
+              "summed per image; the default reduction='mean' averages them)"),
+             (twice.flatten(1).sum(1), "apply the sigmoid only once: "
+              "binary_cross_entropy_with_logits takes the decoder's logits and applies the "
+              "sigmoid itself"),
+             (-bce.sum(1), "the reconstruction term of the loss is -log p(x|z) = +BCE summed "
+              "over the pixels: you flipped its sign")],
+            [(kl, None),
+             (torch.zeros(n), "add the KL term KL(q(z|x) || p(z)) (your gaussian_kl(mu, "
+              "logvar)): without it this is an autoencoder's loss"),
+             (-kl, "add the KL, do not subtract it: -ELBO = -log p(x|z) + KL(q(z|x) || p(z))"),
+             (squared_var_kl, "the KL term is wrong: use gaussian_kl(mu, logvar) from task 2 "
+              "(exp(logvar) is already the variance)"),
+             (std_kl, "the KL term is wrong: use gaussian_kl(mu, logvar) from task 2 (logvar "
+              "is the log-variance, not the standard deviation)")],
+            [("mean", None), ("sum", "average the reconstruction term over the batch, do not "
+                              "sum it: reduction='sum' adds up the whole batch")],
+            [("mean", None), ("sum", "average the KL over the batch, do not sum it")],
+        ]
+        best = None
+        for combo in itertools.product(*components):
+            (sign, _), (rec, _), (kl_term, _), (rec_red, _), (kl_red, _) = combo
+            total = (rec.sum() if rec_red == "sum" else rec.mean()) \
+                + (kl_term.sum() if kl_red == "sum" else kl_term.mean())
+            if math.isclose(value.item(), sign * total.item(), rel_tol=1e-4, abs_tol=1e-4):
+                hints = [h for _, h in combo if h is not None]
+                if best is None or len(hints) < len(best):
+                    best = hints
+    details = f"{name} returned {value.item():.6g}; expected {expected.item():.6g}"
+    if best:  # a non-empty list: the value matches a combination of mistakes
+        fail(best[0], details)
+    if best is None:
+        fail(f"{name} differs from the mean over the batch of [BCE(logits, x) summed over "
+             "pixels + KL(q(z|x) || p(z))]", details)
+    if not out.requires_grad:
+        fail(f"{name} is not differentiable: compute it with torch operations (no .item(), "
+             ".detach(), NumPy or torch.no_grad())")
+    call(f"{name}(logits, x, mu, logvar).backward()", out.backward, name=name)
+    want = (torch.sigmoid(logits.detach()) - x) / n
+    if logits.grad is None or not torch.allclose(logits.grad, want, rtol=1e-3, atol=1e-7):
+        fail(f"the gradient of {name} with respect to the logits is wrong: it must be "
+             "(sigmoid(logits) - x) / N")
+    if mu.grad is None or not torch.allclose(mu.grad, mu.detach() / n, rtol=1e-3, atol=1e-7):
+        fail(f"the gradient of {name} with respect to mu is wrong: the KL term must depend on mu "
+             "(no .detach())")
+
+
+def _diagonal_linear_gaussian(seed: int) -> LinearGaussian:
+    """A linear-Gaussian model whose exact posterior is diagonal (orthogonal columns of W)."""
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(5, 2, generator=g, dtype=torch.float64))
+    # posterior variances 1 / (1 + s^2) = 0.1 and 0.31, far from 1: sigma, sigma^2 and
+    # sigma^4 in log q then give clearly different estimates
+    W = q * torch.tensor([3.0, 1.5], dtype=torch.float64)
+    return LinearGaussian(W, torch.randn(5, generator=g, dtype=torch.float64), sigma=1.0)
+
+
+def _diagonal_log_q(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+def check_elbo_estimate(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
+    """Check the Monte Carlo ELBO ``fn(log_joint, mu, logvar, n_samples, generator=None)``.
+
+    ``mean over n_samples draws z ~ q = N(mu, diag exp(logvar)) of log p(x, z) - log q(z|x)``,
+    one value per data point (shape ``(N,)``). ``log_joint(z)`` returns ``log p(x, z)`` for
+    codes ``z`` of shape ``(N, latent_dim)``. Checked on a linear-Gaussian model where
+    everything is exact: at the true posterior every sample gives ``log p(x)`` exactly;
+    for another ``q`` the estimate must agree with the closed-form ELBO.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "elbo_estimate")
+    model = _diagonal_linear_gaussian(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    x, _ = model.sample(4, generator=g)
+    n, d = x.shape[0], model.d
+
+    def log_joint(z):
+        z = torch.as_tensor(z, dtype=torch.float64)
+        if z.dim() < 2 or tuple(z.shape[-2:]) != (n, d):
+            raise ValueError(f"log_joint takes codes z of shape (N, latent_dim) = {(n, d)}, got "
+                             f"{tuple(z.shape)}")
+        mean = z @ model.W.T + model.b
+        log_lik = -0.5 * (((x - mean) / model.sigma).pow(2)
+                          + math.log(2 * math.pi * model.sigma**2)).sum(-1)
+        return log_lik - 0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+    hints = {"log_joint takes codes z": "pass log_joint one batch of codes z of the shape of mu, "
+             "(N, latent_dim), as reparameterize(mu, logvar, generator) returns them"}
+
+    def estimate(mu, logvar, samples, noise_seed):
+        out = _tensor(call(f"{name}(log_joint, mu, logvar, n_samples={samples}, generator)", fn,
+                           log_joint, mu, logvar, samples, torch.Generator().manual_seed(noise_seed),
+                           name=name, hints=hints), name)
+        if _shape(out) != (n,):
+            if out.numel() == 1:
+                fail(f"{name} must return one ELBO per data point, shape (N,) = {(n,)}: average "
+                     "over the samples only, not over the data points")
+            if _shape(out) == (samples, n):
+                fail(f"average over the n_samples samples: {name} must return shape (N,) = "
+                     f"{(n,)}, got {_shape(out)}")
+            fail(f"{name} must return one ELBO per data point, shape (N,) = {(n,)}, got "
+                 f"{_shape(out)}")
+        return out.detach().double()
+
+    # 1. at the exact posterior, log p(x, z) - log q(z|x) = log p(x) for every z
+    post_mean, post_cov = model.posterior(x)
+    post_logvar = torch.log(post_cov.diagonal()).expand(n, d).clone()
+    log_px = model.log_marginal(x)
+    est = estimate(post_mean, post_logvar, 5, seed + 2)
+    if not torch.isfinite(est).all():
+        fail(f"{name} returned NaN or inf: in log q(z|x) use sigma^2 = exp(logvar) and "
+             "log sigma^2 = logvar (no log or square root of logvar)")
+    if not torch.allclose(est, log_px, rtol=0, atol=1e-6):
+        details = [f"with q = p(z|x), {name} returned {_fmt(est)}; log p(x) = {_fmt(log_px)}"]
+        if torch.allclose(est, 5 * log_px, rtol=1e-6, atol=1e-6):
+            fail("average over the samples, do not sum them: the ELBO is a mean over z ~ q",
+                 *details)
+        many_samples = 1000
+        many = estimate(post_mean, post_logvar, many_samples, seed + 3)
+        entropy = 0.5 * (post_logvar + LOG_2PI + 1).sum(1)  # H(q) = -E_q[log q]
+
+        def with_log_q(variance):  # E_q[log p(x, z) - log q'(z)] for a wrong variance in q'
+            expected_log_q = -0.5 * (post_logvar.exp() / variance + torch.log(variance)
+                                     + LOG_2PI).sum(1)
+            return log_px - entropy - expected_log_q, 0.5 * (post_logvar.exp() / variance - 1)
+
+        # (expected value, the coefficients c_j of the value's noise sum_j c_j eps_j^2, hint)
+        half = torch.full((n, d), 0.5, dtype=torch.float64)
+        candidates = [
+            (log_px - entropy, -half, "subtract log q(z|x): the ELBO averages log p(x, z) - "
+             "log q(z|x) over z ~ q (you left out the log q term)"),
+            (log_px - 2 * entropy, -2 * half, "subtract log q(z|x), do not add it: ELBO = "
+             "E_q[log p(x, z) - log q(z|x)]"),
+            (log_px - 0.5 * d * LOG_2PI, 0 * half, "include the constant of log q(z|x): "
+             "-1/2 log(2 pi) per latent dimension"),
+            (*with_log_q(torch.exp(0.5 * post_logvar)), "in log q(z|x) the variance is sigma^2 = "
+             "exp(logvar): exp(logvar / 2) is the standard deviation sigma"),
+            (*with_log_q(torch.exp(2 * post_logvar)), "in log q(z|x) the variance is sigma^2 = "
+             "exp(logvar): do not square it"),
+            (*with_log_q(post_logvar.pow(2)), "logvar is log sigma^2, not sigma: in log q(z|x) "
+             "use sigma^2 = exp(logvar) and log sigma^2 = logvar"),
+        ]
+        for wrong, coefficients, hint in candidates:
+            standard_error = (2 * coefficients.pow(2).sum(1) / many_samples).sqrt()
+            if ((many - wrong).abs() < 5 * standard_error + 0.02).all():
+                fail(hint, *details)
+        fail("at the true posterior every sample gives log p(x, z) - log q(z|x) = log p(x) "
+             "exactly, but yours did not: check log q(z|x) = -1/2 sum_j [(z_j - mu_j)^2 / "
+             "sigma_j^2 + log sigma_j^2 + log 2 pi]", *details)
+
+    # 2. another q: the estimate must agree with the closed-form ELBO within its noise
+    h = torch.Generator().manual_seed(seed + 4)
+    q_mean = post_mean + 0.8 * torch.randn(n, d, generator=h, dtype=torch.float64)
+    q_logvar = 0.7 * torch.randn(n, d, generator=h, dtype=torch.float64)
+    samples = 1000
+    est = estimate(q_mean, q_logvar, samples, seed + 5)
+    closed = model.elbo(x, q_mean, torch.diag_embed(q_logvar.exp()))["elbo"]
+    z = reparameterize(q_mean.expand(samples, n, d).reshape(-1, d),
+                       q_logvar.expand(samples, n, d).reshape(-1, d), h).reshape(samples, n, d)
+    values = log_joint(z) - _diagonal_log_q(z, q_mean, q_logvar)
+    standard_error = values.std(0) / math.sqrt(samples)
+    if ((est - closed).abs() > 5 * standard_error + 1e-9).any():
+        details = (f"with {samples} samples {name} gave {_fmt(est)}; the exact ELBO is "
+                   f"{_fmt(closed)} (standard error of the estimate about {_fmt(standard_error)})")
+        plugged = log_joint(q_mean) - _diagonal_log_q(q_mean, q_mean, q_logvar)
+        if torch.allclose(est, plugged, rtol=1e-6, atol=1e-6):
+            fail("sample the codes with reparameterize(mu, logvar, generator): plugging in z = mu "
+                 "gives log p(x, mu) - log q(mu|x), not the average over z ~ q", details)
+        fail(f"{name} does not estimate the ELBO E_q[log p(x, z) - log q(z|x)] for q = N(mu, "
+             "diag exp(logvar)): check the sampling and log q(z|x)", details)
+
+    # 3. the generator decides the samples
+    first = estimate(q_mean, q_logvar, 3, seed + 6)
+    if not torch.equal(first, estimate(q_mean, q_logvar, 3, seed + 6)):
+        fail("draw the samples from the generator argument (pass it on to reparameterize): the "
+             "same generator state must give the same estimate")
+    if torch.equal(first, estimate(q_mean, q_logvar, 3, seed + 7)):
+        fail(f"different generators must give different estimates: do not seed inside {name}")
+
+
+def check_trained_vae(train: Callable[[], nn.Module], test_images: torch.Tensor, *,
+                      max_loss: float, seed: int = 0) -> tuple[nn.Module, float]:
+    """Run ``train()`` and check the negative ELBO of the VAE it returns on ``test_images``.
+
+    The model needs ``encode(x) -> (mu, logvar)`` and ``decode(z) -> logits``; the test
+    images are binary. The mean over the test images of ``-log p(x|z) + KL(q(z|x) || p(z))``
+    (one reparameterised sample each, from a seeded generator) must be below ``max_loss``
+    nats. Returns the trained model and that number.
+    """
+    __tracebackhide__ = True
+    name = _name(train, "the training run")
+    model = call(f"{name}()", train, name=name)
+    if not isinstance(model, nn.Module):
+        fail(f"{name}() must return the trained model, got {type(model).__name__}")
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    with torch.no_grad():
+        for x in test_images.split(500):
+            mu, logvar = call("model.encode(x)", model.encode, x, name="encode")
+            logits = call("model.decode(z)", model.decode, reparameterize(mu, logvar, g),
+                          name="decode")
+            total += (gaussian_kl(mu, logvar) - bernoulli_log_likelihood(logits, x)).sum().item()
+    loss = total / len(test_images)
+    if not math.isfinite(loss):
+        fail(f"the test negative ELBO is {loss}: training diverged (check the loss and the "
+             "learning rate)")
+    if loss > max_loss:
+        fail(f"the test negative ELBO {loss:.1f} nats is above {max_loss}: the VAE did not learn; "
+             "check train_step (optimizer.zero_grad(), loss.backward(), optimizer.step()) and "
+             "that it minimises vae_loss on codes drawn with reparameterize",
+             "an untrained VAE scores about 543 nats (784 log 2)")
+    return model, loss
+
+
+# --- Unit 03: the GAN game ----------------------------------------------------------------
+
+_PROBABILITIES_AS_LOGITS = ("the discriminator returns logits, not probabilities: compute the "
+                            "loss with F.binary_cross_entropy_with_logits or F.softplus "
+                            "(D(x) = sigmoid(l))")
+_SATURATED = ("compute the loss from the logits with F.softplus, F.logsigmoid or "
+              "F.binary_cross_entropy_with_logits: log(sigmoid(l)) underflows to log(0) for "
+              "large |l|, and F.binary_cross_entropy clamps it at -100")
+
+
+def _gan_logits(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Discriminator logits on real and on fake samples, some of them confident."""
+    real = (3.0 * torch.randn(n, generator=g) + 1.0).requires_grad_(True)
+    fake = (3.0 * torch.randn(n, generator=g) - 1.0).requires_grad_(True)
+    return real, fake
+
+
+def _check_gan_loss(name: str, out, expected: torch.Tensor, n: int, mistakes) -> None:
+    """Shape, value and typical mistakes of a GAN loss ``out`` (already computed)."""
+    __tracebackhide__ = True
+    out = _tensor(out, name)
+    _require_scalar(out, n, name, "the mean over the minibatch")
+    value = out.detach().reshape(())
+    if not torch.isfinite(value):
+        fail(f"{name} returned {value.item()}: {_PROBABILITIES_AS_LOGITS}; log(l) of a negative "
+             "logit is NaN")
+    if not _close(value.item(), expected.item()):
+        hint = _first_match(value, mistakes)
+        fail(hint or f"{name} returned {value.item():.6g}, expected {expected.item():.6g}",
+             f"{name} returned {value.item():.6g}; expected {expected.item():.6g}")
+
+
+def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
+                             seed: int = 0) -> None:
+    """Check ``fn(real_logits, fake_logits)``: the loss the discriminator descends.
+
+    ``L_D = -[mean log D(x) + mean log(1 - D(G(z)))] = mean softplus(-l_real) +
+    mean softplus(l_fake)``, from logits, a differentiable 0-d tensor that stays exact for
+    confident logits, as :func:`ganlab.losses.discriminator_loss`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "discriminator_loss")
+    n = 8
+    real, fake = _gan_logits(n, torch.Generator().manual_seed(seed))
+    before = (real.detach().clone(), fake.detach().clone())
+    hints = {"between 0 and 1": _PROBABILITIES_AS_LOGITS}
+    out = call(f"{name}(real_logits, fake_logits)", fn, real, fake, name=name, hints=hints)
+    if not (torch.equal(real.detach(), before[0]) and torch.equal(fake.detach(), before[1])):
+        fail(f"{name} must not modify the logits in place")
+    sp, s = F.softplus, torch.sigmoid
+    with torch.no_grad():
+        expected = discriminator_loss(real, fake)
+        on_real, on_fake = sp(-real).mean(), sp(fake).mean()
+        mistakes = [
+            (-expected, "D descends minus the value function: L_D = -[mean log D(x) + "
+             "mean log(1 - D(G(z)))]; you returned +V (flip the sign)"),
+            (sp(real).mean() + sp(-fake).mean(), "real samples get label 1 and fakes label 0: "
+             "-log D(x) on the real logits, -log(1 - D(G(z))) on the fake ones (you swapped them)"),
+            (sp(-real).sum() + sp(fake).sum(), "use means over the minibatch, not sums"),
+            ((on_real + on_fake) / 2, "add the two terms, do not average them: L_D = mean over "
+             "the real samples + mean over the fakes (a BCE over the 2m samples together is half)"),
+            (sp(-s(real)).mean() + sp(s(fake)).mean(), "apply the sigmoid once: the inputs are "
+             "logits, and binary_cross_entropy_with_logits / softplus contain the sigmoid already"),
+            (on_real, "add the fake term -mean log(1 - D(G(z))) = mean softplus(l_fake): D must "
+             "also learn to reject the fakes"),
+            (on_fake, "add the real term -mean log D(x) = mean softplus(-l_real): D must also "
+             "learn to accept the real samples"),
+            (-on_real + on_fake, "both terms of L_D are cross-entropies, positive: -mean log D(x) "
+             "+ (-mean log(1 - D(G(z))))"),
+            (on_real - on_fake, "both terms of L_D are cross-entropies, positive: -mean log D(x) "
+             "+ (-mean log(1 - D(G(z))))"),
+        ]
+    _check_gan_loss(name, out, expected, n, mistakes)
+    out = _tensor(out, name)
+    if not out.requires_grad:
+        fail(f"{name} is not differentiable: compute it with torch operations on the logits (no "
+             ".item(), .detach(), NumPy or torch.no_grad())")
+    call(f"{name}(real_logits, fake_logits).backward()", out.backward, name=name)
+    if real.grad is None or fake.grad is None \
+            or not torch.allclose(real.grad, -s(-real.detach()) / n, rtol=1e-3, atol=1e-7) \
+            or not torch.allclose(fake.grad, s(fake.detach()) / n, rtol=1e-3, atol=1e-7):
+        fail(f"the gradient of {name} is wrong: d/dl_real = -(1 - D(x)) / m and "
+             "d/dl_fake = D(G(z)) / m")
+
+    confident = torch.tensor([200.0, -200.0, 30.0])  # D(x) rounds to 1 or 0 in float32
+    big = call(f"{name}(confident logits)", fn, confident, -confident, name=name, hints=hints)
+    big_value = _tensor(big, name).detach().reshape(-1)[0]
+    want = discriminator_loss(confident, -confident)
+    if not torch.isfinite(big_value) or not _close(big_value.item(), want.item(), rel=1e-3):
+        fail(_SATURATED, f"for logits of size 200 {name} returned {big_value.item():.6g}; "
+             f"expected {want.item():.6g}")
+
+
+def check_generator_loss(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
+    """Check ``fn(fake_logits, kind)`` for ``kind`` ``"minimax"`` and ``"non_saturating"``.
+
+    minimax: ``mean log(1 - D(G(z))) = -mean softplus(l)``; non-saturating:
+    ``-mean log D(G(z)) = mean softplus(-l)``, from logits, as
+    :func:`ganlab.losses.generator_loss`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "generator_loss")
+    n = 8
+    sp, s = F.softplus, torch.sigmoid
+    formulas = {"minimax": "mean log(1 - D(G(z))) = -mean softplus(l)",
+                "non_saturating": "-mean log D(G(z)) = mean softplus(-l)"}
+    hints = {"between 0 and 1": _PROBABILITIES_AS_LOGITS}
+    for kind, other in (("minimax", "non_saturating"), ("non_saturating", "minimax")):
+        _, fake = _gan_logits(n, torch.Generator().manual_seed(seed))
+        out = call(f"{name}(fake_logits, kind={kind!r})", fn, fake, kind, name=name, hints=hints)
+        with torch.no_grad():
+            expected = generator_loss(fake, kind)
+            mistakes = [
+                (generator_loss(fake, other), f"kind={kind!r} must give {formulas[kind]}: you "
+                 f"returned the {other} loss (check how you test kind)"),
+                (-expected, f"the {kind} loss G descends is {formulas[kind]}: you flipped its sign"
+                 + (" (mean log(1 - D(G(z))) is negative)" if kind == "minimax" else "")),
+                (expected * n, "use the mean over the minibatch, not the sum"),
+                (-sp(s(fake)).mean() if kind == "minimax" else sp(-s(fake)).mean(),
+                 "apply the sigmoid once: the inputs are logits, and softplus / "
+                 "binary_cross_entropy_with_logits contain the sigmoid already"),
+                (sp(fake).mean() if kind == "non_saturating" else -sp(-fake).mean(),
+                 f"the {kind} loss is {formulas[kind]}: log D = -softplus(-l) and "
+                 "log(1 - D) = -softplus(l)"),
+            ]
+        _check_gan_loss(f"{name}(..., kind={kind!r})", out, expected, n, mistakes)
+        out = _tensor(out, name)
+        if not out.requires_grad:
+            fail(f"{name} is not differentiable: compute it with torch operations on the logits "
+                 "(no .item(), .detach(), NumPy or torch.no_grad())")
+        call(f"{name}(fake_logits, kind={kind!r}).backward()", out.backward, name=name)
+        want = (-s(fake.detach()) if kind == "minimax" else -s(-fake.detach())) / n
+        if fake.grad is None or not torch.allclose(fake.grad, want, rtol=1e-3, atol=1e-7):
+            fail(f"the gradient of the {kind} loss is wrong: compute {formulas[kind]} with "
+                 "torch operations on the logits")
+        confident = torch.tensor([200.0, -200.0, 30.0])
+        big = call(f"{name}(confident logits, kind={kind!r})", fn, confident, kind, name=name,
+                   hints=hints)
+        big_value = _tensor(big, name).detach().reshape(-1)[0]
+        target = generator_loss(confident, kind)
+        if not torch.isfinite(big_value) or not _close(big_value.item(), target.item(), rel=1e-3):
+            fail(_SATURATED, f"for logits of size 200 and kind={kind!r} {name} returned "
+                 f"{big_value.item():.6g}; expected {target.item():.6g}")
+
+
+class _Noise(nn.Module):
+    """A small generator ``G(z)``, ``latent_dim -> 2``, for the step checks."""
+
+    def __init__(self, latent_dim: int = 3):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(nn.Linear(latent_dim, 8), nn.Tanh(), nn.Linear(8, 2))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class _Critic(nn.Module):
+    """A small discriminator returning one logit per 2-D point, shape ``(N,)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+def _players(seed: int) -> tuple[nn.Module, nn.Module]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _Noise(), _Critic()
+
+
+def _snapshot(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _stale_gradients(module: nn.Module, g: torch.Generator) -> list[torch.Tensor]:
+    """Fill ``module``'s gradients with noise, as a previous step leaves them; return them."""
+    stale = []
+    for p in module.parameters():
+        p.grad = 0.5 * torch.randn(p.shape, generator=g)
+        stale.append(p.grad.clone())
+    return stale
+
+
+def _check_update(who: str, module: nn.Module, before, grads, stale, lr: float,
+                  alternatives=(), no_gradient: str = "") -> None:
+    """Fail with the likely reason unless ``module`` moved by one SGD step ``-lr * grads``."""
+    __tracebackhide__ = True
+    got = _snapshot(module)
+    if _same_tensors(got, [p - lr * g for p, g in zip(before, grads, strict=True)]):
+        return
+    if _same_tensors(got, before, rtol=0, atol=0):
+        if no_gradient and all(p.grad is None or not p.grad.abs().max() > 0
+                               for p in module.parameters()):
+            fail(no_gradient)
+        fail(f"{who}'s parameters did not change: call optimizer.zero_grad(), loss.backward() "
+             "and optimizer.step(), in this order")
+    if _same_tensors(got, [p - lr * (g + s) for p, g, s in zip(before, grads, stale, strict=True)]):
+        fail(f"call optimizer.zero_grad() before loss.backward(): {who} still held the gradients "
+             "of the previous step, and they were added to this step's")
+    if _same_tensors(got, [p + lr * g for p, g in zip(before, grads, strict=True)]):
+        fail(f"descend {who}'s loss: backpropagate the loss itself, not its negative ({who} "
+             "moved uphill)")
+    for other_grads, hint in alternatives:
+        if _same_tensors(got, [p - lr * g for p, g in zip(before, other_grads, strict=True)]):
+            fail(hint)
+    fail(f"{who}'s update is not one optimizer step on its loss: check the loss (does it pass "
+         "its check?) and the order optimizer.zero_grad(), loss.backward(), optimizer.step()")
+
+
+def _check_returned_loss(name: str, out, expected: float) -> None:
+    __tracebackhide__ = True
+    if out is None:
+        fail(f"{name} must return the loss of this step as a number (loss.item())")
+    value = _number(out, name)
+    if not _close(value, expected, rel=1e-4):
+        fail(f"{name} must return the loss computed in this step (loss.item(), before the update)",
+             f"returned {value:.6g}; the loss was {expected:.6g}")
+
+
+def check_discriminator_step(fn: Callable[..., object], *, seed: int = 0) -> None:
+    """Check ``fn(G, D, optimizer, x_real, z)``: one update of D, G untouched.
+
+    On fresh fakes ``G(z)`` that are detached from G, D takes one optimizer step on
+    ``discriminator_loss(D(x_real), D(fake))`` (gradients cleared first) and the loss is
+    returned as a number; G's parameters neither change nor receive gradients.
+    Checked against one step of SGD from :func:`ganlab.gan.discriminator_step`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "discriminator_step")
+    m, lr = 16, 0.1
+    g = torch.Generator().manual_seed(seed)
+    G, D = _players(seed)
+    x_real = 0.5 * torch.randn(m, 2, generator=g) + 1.0
+    z = torch.randn(m, G.latent_dim, generator=g)
+    D_ref = copy.deepcopy(D)
+    loss = discriminator_loss(D_ref(x_real), D_ref(G(z).detach()))
+    grads = torch.autograd.grad(loss, list(D_ref.parameters()))
+    stale = _stale_gradients(D, g)
+    D_before, G_before = _snapshot(D), _snapshot(G)
+    inputs_before = (x_real.clone(), z.clone())
+    optimizer = torch.optim.SGD(D.parameters(), lr=lr)
+    out = call(f"{name}(G, D, optimizer, x_real, z)", fn, G, D, optimizer, x_real, z, name=name)
+    if not (torch.equal(x_real, inputs_before[0]) and torch.equal(z, inputs_before[1])):
+        fail(f"{name} must not modify x_real or z in place")
+    if not _same_tensors(_snapshot(G), G_before, rtol=0, atol=0):
+        fail(f"{name} changed G's parameters: the discriminator's step updates D only")
+    if any(p.grad is not None and p.grad.abs().max() > 0 for p in G.parameters()):
+        fail("detach the fakes: compute them with G(z).detach() (or under torch.no_grad()) so "
+             "that D's loss does not backpropagate into G",
+             "after the step G's parameters held gradients of D's loss")
+    _check_update("D", D, D_before, grads, stale, lr)
+    _check_returned_loss(name, out, loss.item())
+
+
+def check_generator_step(fn: Callable[..., object], *, seed: int = 0) -> None:
+    """Check ``fn(G, D, optimizer, z, kind)``: one update of G through D, D untouched.
+
+    G takes one optimizer step on ``generator_loss(D(G(z)), kind)`` (gradients cleared
+    first; the gradient flows back through D, which is not stepped) and the loss is
+    returned as a number. Checked for both kinds against one step of SGD.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "generator_step")
+    m, lr = 16, 0.1
+    for kind, other in (("non_saturating", "minimax"), ("minimax", "non_saturating")):
+        g = torch.Generator().manual_seed(seed)
+        G, D = _players(seed)
+        z = torch.randn(m, G.latent_dim, generator=g)
+        G_ref = copy.deepcopy(G)
+        loss = generator_loss(D(G_ref(z)), kind)
+        grads = torch.autograd.grad(loss, list(G_ref.parameters()))
+        other_grads = torch.autograd.grad(generator_loss(D(G_ref(z)), other),
+                                          list(G_ref.parameters()))
+        D.zero_grad(set_to_none=True)
+        stale = _stale_gradients(G, g)
+        D_before, G_before = _snapshot(D), _snapshot(G)
+        optimizer = torch.optim.SGD(G.parameters(), lr=lr)
+        out = call(f"{name}(G, D, optimizer, z, kind={kind!r})", fn, G, D, optimizer, z, kind,
+                   name=name, hints={"does not require grad": "do not detach the fakes in the "
+                                     "generator's step: G learns only from the gradient that "
+                                     "flows back through D (no .detach(), no torch.no_grad())"})
+        if not _same_tensors(_snapshot(D), D_before, rtol=0, atol=0):
+            fail(f"{name} must not change D's parameters: G's loss backpropagates through D (D's "
+                 "parameters get gradients) but only G's optimizer steps")
+        if not all(p.requires_grad for p in D.parameters()):
+            fail("leave D's parameters trainable: restore requires_grad=True after the generator's "
+                 "step (or leave it alone: stepping only G's optimizer already keeps D fixed)")
+        _check_update("G", G, G_before, grads, stale, lr, alternatives=[
+            (other_grads, f"pass kind on to generator_loss: with kind={kind!r} G moved as with "
+             f"the {other} loss")], no_gradient="G's parameters got no gradient: do not detach "
+            "the fakes in the generator's step (no .detach(), no torch.no_grad()): G learns only "
+            "from the gradient that flows back through D")
+        _check_returned_loss(f"{name}(..., kind={kind!r})", out, loss.item())
+
+
+class _LoggedSGD(torch.optim.SGD):
+    """SGD that notes each ``step()`` in a shared log, with what it sees at that moment."""
+
+    def __init__(self, params, lr: float, log: list, tag: str, watched: nn.Module):
+        super().__init__(params, lr=lr)
+        self.log, self.tag, self.watched = log, tag, watched
+
+    def step(self, closure=None):
+        leaked = any(p.grad is not None and p.grad.abs().max() > 0
+                     for p in self.watched.parameters())
+        self.log.append((self.tag, leaked))
+        return super().step(closure)
+
+
+def check_gan_iteration(fn: Callable[..., object], *, seed: int = 0) -> None:
+    """Check ``fn(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind)``: Algorithm 1.
+
+    One iteration: ``k`` discriminator steps, each on a fresh minibatch ``sample_real(m)``
+    and fresh noise ``sample_noise(m)`` (fakes detached), then one generator step on
+    fresh noise through D, which must not be stepped. It returns
+    ``{"d_loss": mean of the k discriminator losses, "g_loss": the generator's loss}``.
+    The calls are logged and replayed with the reference steps of :mod:`ganlab.gan`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "gan_iteration")
+    m, lr = 8, 0.05
+    for k, kind in ((3, "non_saturating"), (1, "minimax")):
+        G, D = _players(seed + k)
+        G_start, D_start = copy.deepcopy(G), copy.deepcopy(D)
+        log: list = []
+        data_g = torch.Generator().manual_seed(seed + 10 * k)
+        noise_g = torch.Generator().manual_seed(seed + 10 * k + 1)
+
+        def sample_real(size, data_g=data_g, log=log):
+            batch = 0.5 * torch.randn(int(size), 2, generator=data_g) + 1.0
+            log.append(("real", batch))
+            return batch
+
+        def sample_noise(size, noise_g=noise_g, log=log, latent_dim=G.latent_dim):
+            batch = torch.randn(int(size), latent_dim, generator=noise_g)
+            log.append(("noise", batch))
+            return batch
+
+        opt_d = _LoggedSGD(D.parameters(), lr, log, "d_step", watched=G)
+        opt_g = _LoggedSGD(G.parameters(), lr, log, "g_step", watched=G)
+        out = call(f"{name}(G, D, opt_d, opt_g, sample_real, sample_noise, k={k}, m={m}, "
+                   f"kind={kind!r})", fn, G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind,
+                   name=name)
+        _check_iteration_log(log, k, m)
+
+        # replay the same minibatches with the reference steps, on copies of the start
+        reals = [b for tag, b in log if tag == "real"]
+        noises = [b for tag, b in log if tag == "noise"]
+        ref_d = torch.optim.SGD(D_start.parameters(), lr=lr)
+        ref_g = torch.optim.SGD(G_start.parameters(), lr=lr)
+        G_other, D_other = copy.deepcopy(G_start), copy.deepcopy(D_start)  # for the other kind
+        d_losses = [reference_discriminator_step(G_start, D_start, ref_d, reals[j], noises[j])["d_loss"]
+                    for j in range(k)]
+        if not _same_tensors(_snapshot(D), _snapshot(D_start)):
+            fail(f"after the iteration D differs from {k} discriminator step(s) on the fresh "
+                 "minibatches: call your discriminator_step (does it pass its check?) with "
+                 "x_real = sample_real(m) and z = sample_noise(m), once per step")
+        g_loss = reference_generator_step(G_start, D_start, ref_g, noises[k], kind)["g_loss"]
+        if not _same_tensors(_snapshot(G), _snapshot(G_start)):
+            other = "minimax" if kind == "non_saturating" else "non_saturating"
+            ref_d_other = torch.optim.SGD(D_other.parameters(), lr=lr)
+            for j in range(k):
+                reference_discriminator_step(G_other, D_other, ref_d_other, reals[j], noises[j])
+            reference_generator_step(G_other, D_other, torch.optim.SGD(G_other.parameters(), lr=lr),
+                                     noises[k], other)
+            if _same_tensors(_snapshot(G), _snapshot(G_other)):
+                fail(f"pass kind on to generator_step: with kind={kind!r} G moved as with the "
+                     f"{other} loss")
+            fail("after the iteration G differs from one generator_step(G, D, opt_g, "
+                 "sample_noise(m), kind) taken after the discriminator steps: call your "
+                 "generator_step (does it pass its check?)")
+        if not isinstance(out, Mapping) or not {"d_loss", "g_loss"} <= set(out):
+            fail(f"{name} must return a dict {{'d_loss': mean of the k discriminator losses, "
+                 f"'g_loss': the generator's loss}}, got {type(out).__name__}")
+        d_value, g_value = _number(out["d_loss"], "d_loss"), _number(out["g_loss"], "g_loss")
+        if not _close(d_value, sum(d_losses) / k, rel=1e-4):
+            fail("'d_loss' must be the mean of the k discriminator losses of the iteration",
+                 f"got {d_value:.6g}; the losses were {_fmt(torch.tensor(d_losses))}")
+        if not _close(g_value, g_loss, rel=1e-4):
+            fail("'g_loss' must be the loss of the generator's step",
+                 f"got {g_value:.6g}; expected {g_loss:.6g}")
+
+
+def _check_iteration_log(log: list, k: int, m: int) -> None:
+    """The order of sampling and optimizer steps in one iteration of Algorithm 1."""
+    __tracebackhide__ = True
+    tags = [tag for tag, _ in log]
+    d_steps = [i for i, tag in enumerate(tags) if tag == "d_step"]
+    g_steps = [i for i, tag in enumerate(tags) if tag == "g_step"]
+    if not d_steps:
+        fail(f"take k = {k} discriminator step(s) before the generator's step: call "
+             "discriminator_step k times (opt_d never stepped)")
+    if not g_steps:
+        fail("update the generator once per iteration, after the k discriminator steps: call "
+             "generator_step(G, D, opt_g, sample_noise(m), kind) (opt_g never stepped)")
+    if len(g_steps) > 1:
+        fail(f"take one generator step per iteration, after the k discriminator steps (got "
+             f"{len(g_steps)})")
+    after = [i for i in d_steps if i > g_steps[0]]
+    if after:
+        if len(d_steps) - len(after) == k:
+            fail("the generator's step must not update D: after the generator's loss only opt_g "
+                 "steps (opt_d.step() there moves D with the generator's gradients)")
+        fail("take the k discriminator steps first, then the generator's step (Algorithm 1)")
+    if len(d_steps) != k:
+        fail(f"take exactly k = {k} discriminator step(s) per iteration, got {len(d_steps)}")
+    if any(leaked for tag, leaked in log if tag == "d_step"):
+        fail("detach the fakes in the discriminator's steps: G(z).detach() (or torch.no_grad()), "
+             "so that D's loss does not backpropagate into G",
+             "G's parameters held gradients when opt_d stepped")
+    reals = [b for tag, b in log if tag == "real"]
+    noises = [b for tag, b in log if tag == "noise"]
+    sizes = sorted({len(b) for b in reals + noises})
+    if sizes != [m]:
+        fail(f"draw minibatches of m = {m}: sample_real(m) and sample_noise(m), one per step "
+             f"(got sizes {sizes})")
+    if len(reals) != k:
+        fail(f"draw a fresh minibatch of real data for each of the k discriminator steps: call "
+             f"sample_real(m) once per step, inside the loop ({len(reals)} call(s) for k = {k})")
+    if len(noises) < k + 1 and len(noises) >= k:
+        fail("draw fresh noise for the generator's step: call sample_noise(m) again after the "
+             "discriminator steps (Algorithm 1 samples new z for G)")
+    if len(noises) != k + 1:
+        fail(f"draw fresh noise z = sample_noise(m) for each of the k discriminator steps and "
+             f"once more for the generator's step: k + 1 = {k + 1} calls, got {len(noises)}")
+
+
+def check_trained_gan(train: Callable[[], nn.Module], target: toy.GaussianMixture2D, *,
+                      min_modes: int, min_quality: float, n: int = 2000,
+                      seed: int = 0) -> tuple[nn.Module, dict]:
+    """Run ``train()`` and check that the generator it returns reproduces ``target``.
+
+    ``n`` samples ``G(z)``, ``z ~ N(0, I)`` from a seeded generator, are measured with
+    ``target.mode_coverage``: at least ``min_quality`` of them must lie within 3 standard
+    deviations of a mode, and at least ``min_modes`` modes must be covered. Returns the
+    generator and the coverage dict.
+    """
+    __tracebackhide__ = True
+    name = _name(train, "the training run")
+    G = call(f"{name}()", train, name=name)
+    if not isinstance(G, nn.Module):
+        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
+    latent_dim = getattr(G, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    was_training = G.training
+    G.eval()
+    with torch.no_grad():
+        z = toy.noise(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+        fake = call("G(z)", G, z, name="G")
+    G.train(was_training)
+    if _shape(fake) != (n, 2):
+        fail(f"G(z) must return 2-D points, shape (n, 2) = {(n, 2)}, got {_shape(fake)}")
+    if not torch.isfinite(fake).all():
+        fail("G(z) contains NaN or inf: training diverged (check the losses and the learning rate)")
+    coverage = target.mode_coverage(fake)
+    quality, covered = coverage["high_quality_fraction"], coverage["modes_covered"]
+    details = (f"modes covered: {covered} of {target.n_modes}; high-quality samples "
+               f"{quality:.0%}; per mode {coverage['counts'].tolist()}")
+    if quality < min_quality:
+        fail(f"only {quality:.0%} of G's samples lie near the data (within 3 standard deviations "
+             f"of a mode), expected at least {min_quality:.0%}: the generator did not learn; "
+             "check gan_iteration (k discriminator steps, then one generator step)", details)
+    if covered < min_modes:
+        fail(f"G covers {covered} of the {target.n_modes} modes, expected at least {min_modes}: "
+             "its samples collapsed onto too few modes; check gan_iteration and the generator "
+             "loss (non-saturating)", details)
+    return G, coverage
+
+
+# --- Unit 04: the optimal discriminator and the JSD (NumPy, densities on a grid) -------------
+
+_ZERO_LOG_ZERO = ("where a density is 0 its term is 0 (the convention 0 log 0 = 0): compute "
+                  "the integrand only where the density is positive (np.where(p > 0, ..., 0) "
+                  "or a mask), otherwise 0 * log(0) gives NaN")
+
+
+def _grid(n: int = 1601, low: float = -8.0, high: float = 8.0) -> np.ndarray:
+    return np.linspace(low, high, n)
+
+
+def _triangle(x: np.ndarray, centre: float, half_width: float) -> np.ndarray:
+    """A triangular density: exactly 0 outside ``[centre - half_width, centre + half_width]``."""
+    return np.clip(1 - np.abs(x - centre) / half_width, 0, None) / half_width
+
+
+def _smooth_pair(x: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two smooth densities that overlap: a two-component mixture and a Gaussian."""
+    rng = np.random.default_rng(seed)
+    p = toy.GaussianMixture1D(means=[-1.5 + 0.3 * rng.normal(), 1.2 + 0.3 * rng.normal()],
+                              stds=[0.6, 0.9], weights=[0.4, 0.6]).pdf(x)
+    q = toy.Gaussian1D(mean=0.4 + 0.3 * rng.normal(), std=1.3).pdf(x)
+    return p, q
+
+
+def _array(value, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    __tracebackhide__ = True
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if value is None:
+        fail(f"{what} returned None: return the array (did you forget the return statement?)")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        fail(f"{what} must return a NumPy array, got {type(value).__name__}")
+    if array.shape != shape:
+        fail(f"{what} must return one value per grid point, an array of shape {shape} like its "
+             f"inputs, got shape {array.shape}")
+    return array
+
+
+def _call_numpy(description: str, fn: Callable, *arrays, name: str):
+    """``fn(*arrays)`` on copies of NumPy arrays, failing if it changes them in place."""
+    __tracebackhide__ = True
+    copies = [a.copy() for a in arrays]
+    with np.errstate(all="ignore"):
+        out = call(description, fn, *copies, name=name)
+    if not all(np.array_equal(a, c) for a, c in zip(arrays, copies, strict=True)):
+        fail(f"{name} must not modify its input arrays in place: compute new arrays")
+    return out
+
+
+def _close_number(value: float, target: float) -> bool:
+    return math.isclose(value, target, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def _integral_mistakes(expected: float, dx: float) -> list[tuple[float, str]]:
+    """Wrong values every integral of this unit can take: log base, missing dx, sign."""
+    return [
+        (expected / math.log(2), "use the natural log np.log: divergences in this course are in "
+         "nats (np.log2 gives bits)"),
+        (expected / math.log(10), "use the natural log np.log, not np.log10"),
+        (expected / dx, "integrate over x: np.trapezoid(integrand, x), or multiply the sum by the "
+         "grid spacing dx (a plain sum ignores dx)"),
+    ]
+
+
+def _check_number(name: str, value: float, expected: float, mistakes, what: str) -> None:
+    __tracebackhide__ = True
+    if not math.isfinite(value):
+        fail(f"{name} returned {value}: {_ZERO_LOG_ZERO}")
+    if not _close_number(value, expected):
+        for wrong, hint in mistakes:
+            if math.isfinite(wrong) and math.isclose(value, wrong, rel_tol=1e-5, abs_tol=1e-9):
+                fail(hint, f"{name} returned {value:.8g}; expected {expected:.8g}")
+        fail(f"{name} returned {value:.8g}, expected {expected:.8g}: {what}")
+
+
+def check_optimal_discriminator(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                                seed: int = 0) -> None:
+    """Check ``fn(p_data, p_g)``: ``D*(x) = p_data / (p_data + p_g)`` at every grid point.
+
+    ``1/2`` where both densities vanish; an array of the shape of the inputs, as
+    :func:`ganlab.theory.optimal_discriminator`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "optimal_discriminator")
+    x = _grid(1201, -6.0, 6.0)
+    pairs = [_smooth_pair(x, seed),                                       # overlapping, no zeros
+             (_triangle(x, -1.0, 2.0), _triangle(x, 1.0, 2.5))]           # exact zeros
+    for p, q in pairs:
+        out = _array(_call_numpy(f"{name}(p_data, p_g)", fn, p, q, name=name), name, x.shape)
+        expected = theory.optimal_discriminator(p, q)
+        live = (p + q) > 0
+        if not np.allclose(out[live], expected[live], rtol=1e-6, atol=1e-12):
+            with np.errstate(all="ignore"):
+                mistakes = [
+                    (q / (p + q), "D*(x) = p_data / (p_data + p_g) is the probability that x is "
+                     "real: you returned p_g / (p_data + p_g), the probability that it is fake"),
+                    (p / q, "divide by the sum p_data + p_g, not by p_g: D* is a probability, "
+                     "between 0 and 1"),
+                    (q / p, "D*(x) = p_data / (p_data + p_g): divide p_data by the sum of the "
+                     "two densities"),
+                    (p / (p + q).sum(), "divide point by point: D*(x) = p_data(x) / (p_data(x) + "
+                     "p_g(x)) at every x, not by a sum over the grid"),
+                ]
+            for wrong, hint in mistakes:
+                if np.allclose(out[live], wrong[live], rtol=1e-6, atol=1e-12, equal_nan=True):
+                    fail(hint)
+            worst = np.nanargmax(np.abs(out - expected) * live)
+            fail(f"{name} differs from p_data / (p_data + p_g)",
+                 f"at x = {x[worst]:.3g}: returned {out[worst]:.6g}, expected {expected[worst]:.6g}")
+        if not live.all():
+            dead = out[~live]
+            if np.isnan(dead).any():
+                fail("where p_data and p_g are both 0, D* = 0 / 0 is undefined: return 1/2 there "
+                     "(np.divide(p_data, total, out=np.full_like(total, 0.5), where=total > 0), "
+                     "or np.where)")
+            if not np.allclose(dead, 0.5):
+                fail("where p_data and p_g are both 0, return D* = 1/2: V does not depend on D "
+                     "there, and 1/2 is the value D* takes everywhere once p_g = p_data",
+                     f"got values in [{dead.min():.3g}, {dead.max():.3g}] there")
+
+
+def check_kl_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
+    """Check ``fn(p, q, x)``: ``KL(P || Q) = integral p log(p / q) dx`` in nats.
+
+    Trapezoid rule (or a sum times the grid spacing), ``0 log 0 = 0`` where ``p`` vanishes;
+    one number, as :func:`ganlab.theory.kl_divergence`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "kl_divergence")
+    x = _grid()
+    dx = x[1] - x[0]
+    p, q = _smooth_pair(x, seed)
+    value = _number(_call_numpy(f"{name}(p, q, x)", fn, p, q, x, name=name), name)
+    expected = theory.kl_divergence(p, q, x)
+    with np.errstate(all="ignore"):
+        mistakes = [
+            (theory.kl_divergence(q, p, x), "KL(P || Q) integrates p log(p / q): you computed "
+             "KL(Q || P) (the roles of p and q are swapped)"),
+            (-expected, "KL(P || Q) = integral of p log(p / q) dx is never negative: you used "
+             "log(q / p) (flip the ratio)"),
+            *_integral_mistakes(expected, dx),
+            (float(np.trapezoid(np.log(p / q), x)), "weight log(p / q) by p(x): KL = integral "
+             "of p(x) log(p(x) / q(x)) dx"),
+            (float(np.mean(p * np.log(p / q))), "integrate over x with np.trapezoid(integrand, "
+             "x): averaging the integrand ignores the grid spacing"),
+        ]
+    _check_number(name, value, expected, mistakes, "KL(P || Q) = integral of p log(p / q) dx, "
+                  "with np.trapezoid")
+    itself = _number(_call_numpy(f"{name}(p, p, x)", fn, p, p, x, name=name), name)
+    if abs(itself) > 1e-9:
+        fail(f"KL(P || P) must be 0, got {itself:.6g}")
+    # p vanishes outside its support: 0 log 0 = 0
+    p0 = _triangle(x, 0.5, 2.0)
+    value = _number(_call_numpy(f"{name}(p, q, x)", fn, p0, q, x, name=name), name)
+    expected = theory.kl_divergence(p0, q, x)
+    _check_number(name, value, expected, _integral_mistakes(expected, dx),
+                  "where p = 0 the integrand is 0")
+
+
+def check_js_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
+    """Check ``fn(p, q, x)``: ``JSD = 1/2 KL(P || M) + 1/2 KL(Q || M)``, ``M = (P + Q) / 2``.
+
+    In nats, between 0 and ``log 2``, symmetric, as :func:`ganlab.theory.js_divergence`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "js_divergence")
+    x = _grid()
+    dx = x[1] - x[0]
+    p, q = _smooth_pair(x, seed)
+    value = _number(_call_numpy(f"{name}(p, q, x)", fn, p, q, x, name=name), name)
+    expected = theory.js_divergence(p, q, x)
+    kl = theory.kl_divergence
+    m = 0.5 * (p + q)
+    mistakes = [
+        *_integral_mistakes(expected, dx),
+        (2 * expected, "JSD = 1/2 KL(P || M) + 1/2 KL(Q || M): you left out the factors 1/2"),
+        (expected - math.log(2), "the mixture is M = (P + Q) / 2: P + Q is not a density "
+         "(it integrates to 2)"),
+        (0.5 * (kl(p, q, x) + kl(q, p, x)), "compare each density with the mixture "
+         "M = (P + Q) / 2, not with the other density: the symmetrised KL is not the JSD"),
+        (0.5 * kl(p, m, x), "add both halves: JSD = 1/2 KL(P || M) + 1/2 KL(Q || M)"),
+        (kl(p, m, x), "JSD = 1/2 KL(P || M) + 1/2 KL(Q || M): both halves, each with its 1/2"),
+        (0.5 * (kl(m, p, x) + kl(m, q, x)), "the KLs go from each density to the mixture: "
+         "KL(P || M) and KL(Q || M), not KL(M || P)"),
+    ]
+    _check_number(name, value, expected, mistakes, "1/2 KL(P || M) + 1/2 KL(Q || M) with "
+                  "M = (P + Q) / 2")
+    # densities with disjoint supports: JSD = log 2 (up to the grid)
+    p0, q0 = _triangle(x, -3.0, 1.5), _triangle(x, 3.0, 1.5)
+    value = _number(_call_numpy(f"{name}(p, q, x)", fn, p0, q0, x, name=name), name)
+    expected = theory.js_divergence(p0, q0, x)
+    _check_number(name, value, expected, _integral_mistakes(expected, dx),
+                  "for densities with disjoint supports the JSD is log 2")
+
+
+def check_value_function(fn: Callable[..., float], *, seed: int = 0) -> None:
+    """Check ``fn(D, p_data, p_g, x)``: ``V = integral [p_data log D + p_g log(1 - D)] dx``.
+
+    ``D`` holds the discriminator's probabilities at the grid points; a term whose
+    density is 0 contributes 0, even where ``log D`` or ``log(1 - D)`` is ``-inf``. One
+    number, as :func:`ganlab.theory.value_function`.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "value_function")
+    x = _grid()
+    dx = x[1] - x[0]
+    p, q = _smooth_pair(x, seed)
+    rng = np.random.default_rng(seed)
+    logit = 1.5 * np.sin(0.7 * x + rng.uniform(0, 2 * np.pi)) + 0.3 * x
+    D = 1 / (1 + np.exp(-logit))
+    value = _number(_call_numpy(f"{name}(D, p_data, p_g, x)", fn, D, p, q, x, name=name), name)
+    expected = theory.value_function(D, p, q, x)
+
+    def integral(f):
+        return float(np.trapezoid(f, x))
+
+    mistakes = [
+        (-expected, "V(D, G) = integral of [p_data log D + p_g log(1 - D)] dx is what D "
+         "maximises: you flipped its sign"),
+        (integral(p * np.log(D) + q * np.log(D)), "the second term is p_g(x) log(1 - D(x)): the "
+         "log-probability that D calls a generated sample fake"),
+        (integral(q * np.log(D) + p * np.log(1 - D)), "p_data goes with log D(x) and p_g with "
+         "log(1 - D(x)): you swapped the two densities"),
+        (integral(p * np.log(D) - q * np.log(1 - D)), "add the second term p_g log(1 - D), do "
+         "not subtract it"),
+        (integral(p * np.log(D)), "add the second term p_g(x) log(1 - D(x)): V has one term for "
+         "real samples and one for generated ones"),
+        *_integral_mistakes(expected, dx),
+    ]
+    _check_number(name, value, expected, mistakes, "integral of [p_data log D + p_g log(1 - D)] "
+                  "dx with np.trapezoid")
+    # D* of densities with disjoint parts is exactly 1 or 0 where one density vanishes
+    p0, q0 = _triangle(x, -1.0, 2.0), _triangle(x, 1.5, 2.0)
+    D0 = theory.optimal_discriminator(p0, q0)
+    value = _number(_call_numpy(f"{name}(D, p_data, p_g, x)", fn, D0, p0, q0, x, name=name), name)
+    expected = theory.value_function(D0, p0, q0, x)
+    _check_number(name, value, expected, _integral_mistakes(expected, dx),
+                  "where p_data = 0 the term p_data log D is 0, and where p_g = 0 the term "
+                  "p_g log(1 - D) is 0")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import time
+
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ganlab import checks
-from ganlab.losses import contractive_penalty, reconstruction_error
+from ganlab import checks, losses, theory, toy
+from ganlab.gan import discriminator_step, generator_step
+from ganlab.losses import LOG_2PI, contractive_penalty, reconstruction_error
 from ganlab.models import Autoencoder, add_noise
 
 NOT_IMPLEMENTED = "is not implemented yet: fill in the cell marked YOUR CODE HERE"
@@ -261,3 +267,709 @@ def test_a_crash_in_student_code_is_reported_as_what_was_called():
     line = first_line(checks.check_add_noise, add_noise)
     assert line == "add_noise(x, std=1.0, generator) raised NameError: name 'undefined_name' is not defined"
     assert first_line(checks.check_add_noise, None).startswith("add_noise must be a function")
+
+
+# === Unit 02: the VAE and the ELBO ===========================================================
+
+def named(fn, name):
+    """``fn`` under the name a student's function would have (hints quote it)."""
+    fn.__name__ = name
+    return fn
+
+
+def stub_named(name):
+    """A stub whose NotImplementedError is raised inside a function called ``name``."""
+    namespace = {}
+    exec(f"def {name}(*args, **kwargs):\n    raise NotImplementedError()", namespace)
+    return namespace[name]
+
+
+def eps_like(mu, generator):
+    return torch.randn(mu.shape, generator=generator)
+
+
+def test_reparameterize_reference_passes():
+    checks.check_reparameterize(losses.reparameterize)
+    # the same noise drawn another way is right too
+    checks.check_reparameterize(lambda mu, logvar, generator=None: mu + torch.exp(0.5 * logvar)
+                                * torch.normal(0.0, 1.0, mu.shape, generator=generator), seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda mu, lv, g=None: mu + lv * eps_like(mu, g), "logvar is the log-variance log sigma^2, not the standard deviation"),
+    (lambda mu, lv, g=None: mu + lv.exp() * eps_like(mu, g), "exp(logvar) is the variance sigma^2"),
+    (lambda mu, lv, g=None: mu + torch.exp(-lv / 2) * eps_like(mu, g), "sigma = exp(+logvar / 2)"),
+    (lambda mu, lv, g=None: mu + eps_like(mu, g), "multiply eps by sigma = exp(logvar / 2)"),
+    (lambda mu, lv, g=None: mu + lv.sqrt() * eps_like(mu, g), "z contains NaN or inf"),
+    (lambda mu, lv, g=None: mu.clone(), "reparameterize returned mu: add the noise"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * torch.rand(mu.shape, generator=g), "eps ~ N(0, I) has mean 0"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * torch.randn(len(mu), 1, generator=g), "draw one eps per latent dimension"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * torch.randn(mu.shape[1], generator=g), "draw a different eps for every example"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * torch.randn(3, generator=g), "draw eps with the shape of mu"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * torch.randn_like(mu), "draw eps from the generator argument"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv / 2) * eps_like(mu, torch.Generator().manual_seed(0)), "different generators must give different z"),
+    (lambda mu, lv, g=None: torch.normal(mu, torch.exp(lv / 2), generator=g), "no gradient reaches mu and logvar"),
+    (lambda mu, lv, g=None: mu + torch.exp(lv.detach() / 2) * eps_like(mu, g), "no gradient reaches logvar"),
+    (lambda mu, lv, g=None: (mu + torch.exp(lv / 2) * eps_like(mu, g)).detach(), "z must be differentiable in mu and logvar"),
+    (lambda mu, lv, g=None: (mu + torch.exp(lv / 2) * eps_like(mu, g))[:, :2], "reparameterize must return z of the shape of mu"),
+    (lambda mu, lv, g=None: mu.detach().add_(torch.exp(lv / 2) * eps_like(mu, g)),
+     "reparameterize must not modify mu or logvar in place"),
+    (stub_named("reparameterize"), "reparameterize " + NOT_IMPLEMENTED),
+])
+def test_reparameterize_mistakes(fn, hint):
+    assert first_line(checks.check_reparameterize, named(fn, "reparameterize")).startswith(hint)
+
+
+def kl_terms(terms):
+    return 0.5 * terms.sum(1)
+
+
+def test_gaussian_kl_reference_passes():
+    checks.check_gaussian_kl(losses.gaussian_kl)
+    checks.check_gaussian_kl(lambda mu, logvar: -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1),
+                             seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda m, lv: -losses.gaussian_kl(m, lv), "the KL divergence is never negative: you flipped its sign"),
+    (lambda m, lv: kl_terms(m**2 + lv**2 - 1 - torch.log(lv**2)), "logvar is log sigma^2, not sigma"),
+    (lambda m, lv: kl_terms(m**2 + lv - 1 - torch.log(lv)), "gaussian_kl returned NaN or inf"),
+    (lambda m, lv: kl_terms(m**2 + torch.exp(2 * lv) - 1 - 2 * lv), "exp(logvar) is already the variance sigma^2: do not square it"),
+    (lambda m, lv: kl_terms(m**2 + torch.exp(lv / 2) - 1 - lv / 2), "sigma^2 = exp(logvar) and log sigma^2 = logvar: you used the standard deviation"),
+    (lambda m, lv: 2 * losses.gaussian_kl(m, lv), "multiply by 1/2"),
+    (lambda m, lv: 0.5 * (m**2 + lv.exp() - 1 - lv).mean(1), "sum over the latent dimensions, do not average them"),
+    (lambda m, lv: kl_terms(m**2 + lv.exp() - lv), "subtract 1 for every latent dimension"),
+    (lambda m, lv: kl_terms(lv.exp() - 1 - lv), "include the mean"),
+    (lambda m, lv: kl_terms(m**2 + lv.exp() - 1 + lv), "subtract log sigma^2 = logvar, do not add it"),
+    (lambda m, lv: kl_terms((1 + m**2) * torch.exp(-lv) - 1 + lv), "this is KL(p(z) || q), the reverse"),
+    (lambda m, lv: losses.gaussian_kl(m, lv).sum(), "gaussian_kl must return one KL per example, shape (N,)"),
+    (lambda m, lv: losses.gaussian_kl(m, lv).mean(), "gaussian_kl must return one KL per example, shape (N,)"),
+    (lambda m, lv: 0.5 * (m**2 + lv.exp() - 1 - lv), "sum over the latent dimensions: gaussian_kl must return shape (N,)"),
+    (lambda m, lv: losses.gaussian_kl(m.detach(), lv.detach()), "gaussian_kl is not differentiable"),
+    (lambda m, lv: losses.gaussian_kl(m, lv).tolist(), "gaussian_kl must return a torch.Tensor"),
+    (stub_named("gaussian_kl"), "gaussian_kl " + NOT_IMPLEMENTED),
+])
+def test_gaussian_kl_mistakes(fn, hint):
+    assert first_line(checks.check_gaussian_kl, named(fn, "gaussian_kl")).startswith(hint)
+
+
+def bce_sum(logits, x):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+
+
+def negative_elbo(logits, x, mu, logvar):
+    return (-losses.bernoulli_log_likelihood(logits, x) + losses.gaussian_kl(mu, logvar)).mean()
+
+
+def test_vae_loss_reference_passes():
+    checks.check_vae_loss(negative_elbo)
+    checks.check_vae_loss(lambda logits, x, mu, logvar: (bce_sum(logits, x)
+                          + losses.gaussian_kl(mu, logvar).sum()) / len(x), seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda lo, x, mu, lv: -negative_elbo(lo, x, mu, lv), "return the negative ELBO, the loss to minimise"),
+    (lambda lo, x, mu, lv: F.binary_cross_entropy_with_logits(lo, x) + losses.gaussian_kl(mu, lv).mean(),
+     "sum the reconstruction term over the pixels"),
+    (lambda lo, x, mu, lv: bce_sum(torch.sigmoid(lo), x) / len(x) + losses.gaussian_kl(mu, lv).mean(),
+     "apply the sigmoid only once"),
+    (lambda lo, x, mu, lv: F.binary_cross_entropy(lo, x, reduction="sum") / len(x) + losses.gaussian_kl(mu, lv).mean(),
+     "the decoder returns logits, not probabilities"),
+    (lambda lo, x, mu, lv: -bce_sum(lo, x) / len(x) + losses.gaussian_kl(mu, lv).mean(),
+     "the reconstruction term of the loss is -log p(x|z) = +BCE"),
+    (lambda lo, x, mu, lv: bce_sum(lo, x) / len(x) - losses.gaussian_kl(mu, lv).mean(), "add the KL, do not subtract it"),
+    (lambda lo, x, mu, lv: bce_sum(lo, x) / len(x), "add the KL term KL(q(z|x) || p(z))"),
+    (lambda lo, x, mu, lv: bce_sum(lo, x) + losses.gaussian_kl(mu, lv).mean(), "average the reconstruction term over the batch"),
+    (lambda lo, x, mu, lv: bce_sum(lo, x) / len(x) + losses.gaussian_kl(mu, lv).sum(), "average the KL over the batch"),
+    (lambda lo, x, mu, lv: (-losses.bernoulli_log_likelihood(lo, x)
+                            + 0.5 * (mu**2 + lv.exp() ** 2 - 1 - 2 * lv).sum(1)).mean(), "the KL term is wrong"),
+    (lambda lo, x, mu, lv: -losses.bernoulli_log_likelihood(lo, x) + losses.gaussian_kl(mu, lv),
+     "the VAE loss must return one number: average -log p(x|z) + KL over the batch"),
+    (lambda lo, x, mu, lv: negative_elbo(lo, x, mu, lv).item(), "the VAE loss must return a tensor, not a Python number"),
+    (lambda lo, x, mu, lv: negative_elbo(lo.detach(), x, mu.detach(), lv.detach()), "the VAE loss is not differentiable"),
+    (lambda lo, x, mu, lv: F.mse_loss(torch.sigmoid(lo), x, reduction="sum") / len(x) + losses.gaussian_kl(mu, lv).mean(),
+     "the VAE loss differs from the mean over the batch"),
+    (stub_named("vae_loss"), "vae_loss " + NOT_IMPLEMENTED),
+])
+def test_vae_loss_mistakes(fn, hint):
+    if fn.__name__ == "<lambda>":
+        fn = named(fn, "the VAE loss")
+    assert first_line(checks.check_vae_loss, fn).startswith(hint)
+
+
+def diagonal_log_q(z, mu, logvar):
+    return -0.5 * ((z - mu) ** 2 / logvar.exp() + logvar + LOG_2PI).sum(-1)
+
+
+def monte_carlo(term):
+    """An ELBO estimator averaging ``term(log_joint, z, mu, logvar)`` over reparameterised z."""
+    def elbo_estimate(log_joint, mu, logvar, n_samples, generator=None):
+        total = 0.0
+        for _ in range(n_samples):
+            z = losses.reparameterize(mu, logvar, generator)
+            total = total + term(log_joint, z, mu, logvar)
+        return total / n_samples
+    return elbo_estimate
+
+
+def vectorised_elbo(log_joint, mu, logvar, n_samples, generator=None):
+    z = mu + torch.exp(0.5 * logvar) * torch.randn(n_samples, *mu.shape, generator=generator, dtype=mu.dtype)
+    return (log_joint(z) - diagonal_log_q(z, mu, logvar)).mean(0)
+
+
+def test_elbo_estimate_reference_passes():
+    checks.check_elbo_estimate(monte_carlo(lambda lj, z, mu, lv: lj(z) - diagonal_log_q(z, mu, lv)))
+    checks.check_elbo_estimate(vectorised_elbo, seed=1)
+
+
+def wrong_log_q(variance, log_variance):
+    return lambda lj, z, mu, lv: lj(z) + 0.5 * ((z - mu) ** 2 / variance(lv) + log_variance(lv) + LOG_2PI).sum(-1)
+
+
+def sum_samples(log_joint, mu, logvar, n_samples, generator=None):
+    return n_samples * vectorised_elbo(log_joint, mu, logvar, n_samples, generator)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (monte_carlo(lambda lj, z, mu, lv: lj(z)), "subtract log q(z|x): the ELBO averages log p(x, z) - log q(z|x)"),
+    (monte_carlo(lambda lj, z, mu, lv: lj(z) + diagonal_log_q(z, mu, lv)), "subtract log q(z|x), do not add it"),
+    (monte_carlo(lambda lj, z, mu, lv: lj(z) + 0.5 * ((z - mu) ** 2 / lv.exp() + lv).sum(-1)),
+     "include the constant of log q(z|x)"),
+    (monte_carlo(wrong_log_q(lambda lv: torch.exp(lv / 2), lambda lv: lv / 2)),
+     "in log q(z|x) the variance is sigma^2 = exp(logvar): exp(logvar / 2) is the standard deviation"),
+    (monte_carlo(wrong_log_q(lambda lv: torch.exp(2 * lv), lambda lv: 2 * lv)),
+     "in log q(z|x) the variance is sigma^2 = exp(logvar): do not square it"),
+    (monte_carlo(wrong_log_q(lambda lv: lv**2, lambda lv: torch.log(lv**2))), "logvar is log sigma^2, not sigma"),
+    (monte_carlo(wrong_log_q(lambda lv: torch.exp(lv / 2), lambda lv: lv)), "at the true posterior every sample gives"),
+    (monte_carlo(wrong_log_q(lambda lv: lv, lambda lv: torch.log(lv))), "elbo_estimate returned NaN or inf"),
+    (monte_carlo(lambda lj, z, mu, lv: lj(mu) - diagonal_log_q(mu, mu, lv)), "sample the codes with reparameterize"),
+    (sum_samples, "average over the samples, do not sum them"),
+    (lambda lj, mu, lv, n, g=None: vectorised_elbo(lj, mu, lv, n, None), "draw the samples from the generator argument"),
+    (lambda lj, mu, lv, n, g=None: vectorised_elbo(lj, mu, lv, n, g).mean(), "elbo_estimate must return one ELBO per data point"),
+    (lambda lj, mu, lv, n, g=None: torch.stack([lj(z) - diagonal_log_q(z, mu, lv) for z in
+                                                (losses.reparameterize(mu, lv, g) for _ in range(n))]),
+     "average over the n_samples samples: elbo_estimate must return shape (N,)"),
+    (lambda lj, mu, lv, n, g=None: lj(mu[0]), "pass log_joint one batch of codes z of the shape of mu"),
+    (stub_named("elbo_estimate"), "elbo_estimate " + NOT_IMPLEMENTED),
+])
+def test_elbo_estimate_mistakes(fn, hint):
+    assert first_line(checks.check_elbo_estimate, named(fn, "elbo_estimate")).startswith(hint)
+
+
+def test_elbo_estimate_reports_a_stub_it_calls():
+    def reparameterize(mu, logvar, generator=None):
+        raise NotImplementedError()
+
+    def elbo_estimate(log_joint, mu, logvar, n_samples, generator=None):
+        return log_joint(reparameterize(mu, logvar, generator))
+
+    assert first_line(checks.check_elbo_estimate, elbo_estimate) == "reparameterize " + NOT_IMPLEMENTED
+
+
+class TinyVAE(nn.Module):
+    """A VAE for 4x4 binary images: encode -> (mu, logvar), decode -> logits."""
+
+    def __init__(self, trained=True):
+        super().__init__()
+        self.encoder, self.decoder = nn.Linear(16, 4), nn.Linear(2, 16)
+        self.trained = trained
+
+    def encode(self, x):
+        return self.encoder(x.flatten(1)).chunk(2, dim=1)
+
+    def decode(self, z):
+        logits = self.decoder(z).view(-1, 1, 4, 4)
+        return 20 * (2 * self.target - 1) + 0 * logits if self.trained else logits
+
+
+def test_trained_vae():
+    images = (torch.rand(10, 1, 4, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    perfect = TinyVAE()
+    perfect.target = images  # a decoder that returns the test images whatever the code
+    model, loss = checks.check_trained_vae(lambda: perfect, images, max_loss=20.0)
+    assert model is perfect and 0 < loss < 20
+    untrained = TinyVAE(trained=False)
+    line = first_line(checks.check_trained_vae, lambda: untrained, images, max_loss=1.0)
+    assert line.startswith("the test negative ELBO") and "train_step" in line
+
+    def train_my_vae():
+        def train_step(model, optimizer, x):
+            raise NotImplementedError()
+        return train_step(None, None, None)
+    assert first_line(checks.check_trained_vae, train_my_vae, images, max_loss=1.0) == "train_step " + NOT_IMPLEMENTED
+    assert first_line(checks.check_trained_vae, lambda: "model", images, max_loss=1.0).startswith(
+        "the training run() must return the trained model")
+
+
+# === Unit 03: the GAN game ===================================================================
+
+sp, sigmoid, bce_logits = F.softplus, torch.sigmoid, F.binary_cross_entropy_with_logits
+
+
+def ones(t):
+    return torch.ones_like(t)
+
+
+def zeros(t):
+    return torch.zeros_like(t)
+
+
+def test_discriminator_loss_reference_passes():
+    checks.check_discriminator_loss(losses.discriminator_loss)
+    checks.check_discriminator_loss(lambda r, f: bce_logits(r, ones(r)) + bce_logits(f, zeros(f)), seed=1)
+    checks.check_discriminator_loss(lambda r, f: -(F.logsigmoid(r).mean() + F.logsigmoid(-f).mean()), seed=2)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda r, f: -losses.discriminator_loss(r, f), "D descends minus the value function"),
+    (lambda r, f: sp(r).mean() + sp(-f).mean(), "real samples get label 1 and fakes label 0"),
+    (lambda r, f: sp(-r).sum() + sp(f).sum(), "use means over the minibatch, not sums"),
+    (lambda r, f: bce_logits(torch.cat([r, f]), torch.cat([ones(r), zeros(f)])), "add the two terms, do not average them"),
+    (lambda r, f: bce_logits(sigmoid(r), ones(r)) + bce_logits(sigmoid(f), zeros(f)), "apply the sigmoid once"),
+    (lambda r, f: F.binary_cross_entropy(r, ones(r)) + F.binary_cross_entropy(f, zeros(f)),
+     "the discriminator returns logits, not probabilities"),
+    (lambda r, f: -(torch.log(r).mean() + torch.log(1 - f).mean()), "discriminator_loss returned nan"),
+    (lambda r, f: -(torch.log(sigmoid(r)).mean() + torch.log(1 - sigmoid(f)).mean()),
+     "compute the loss from the logits with F.softplus"),
+    (lambda r, f: F.binary_cross_entropy(sigmoid(r), ones(r)) + F.binary_cross_entropy(sigmoid(f), zeros(f)),
+     "compute the loss from the logits with F.softplus"),
+    (lambda r, f: sp(-r).mean(), "add the fake term"),
+    (lambda r, f: sp(f).mean(), "add the real term"),
+    (lambda r, f: sp(-r) + sp(f), "discriminator_loss must return one number: the mean over the minibatch"),
+    (lambda r, f: losses.discriminator_loss(r, f).item(), "discriminator_loss must return a tensor"),
+    (lambda r, f: losses.discriminator_loss(r.detach(), f.detach()), "discriminator_loss is not differentiable"),
+    (stub_named("discriminator_loss"), "discriminator_loss " + NOT_IMPLEMENTED),
+])
+def test_discriminator_loss_mistakes(fn, hint):
+    assert first_line(checks.check_discriminator_loss, named(fn, "discriminator_loss")).startswith(hint)
+
+
+def by_kind(minimax, non_saturating):
+    return lambda f, kind: minimax(f) if kind == "minimax" else non_saturating(f)
+
+
+def test_generator_loss_reference_passes():
+    checks.check_generator_loss(losses.generator_loss)
+    checks.check_generator_loss(by_kind(lambda f: -bce_logits(f, zeros(f)), lambda f: bce_logits(f, ones(f))),
+                                seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (by_kind(lambda f: sp(f).mean(), lambda f: sp(-f).mean()), "the minimax loss G descends is mean log(1 - D(G(z))) = -mean softplus(l): you flipped its sign"),
+    (by_kind(lambda f: -sp(f).mean(), lambda f: -sp(-f).mean()), "the non_saturating loss G descends is -mean log D(G(z))"),
+    (lambda f, kind: losses.generator_loss(f, "non_saturating" if kind == "minimax" else "minimax"),
+     "kind='minimax' must give mean log(1 - D(G(z)))"),
+    (lambda f, kind: losses.generator_loss(f, "non_saturating"), "kind='minimax' must give"),
+    (lambda f, kind: losses.generator_loss(f, kind) * len(f), "use the mean over the minibatch, not the sum"),
+    (by_kind(lambda f: -sp(sigmoid(f)).mean(), lambda f: sp(-sigmoid(f)).mean()), "apply the sigmoid once"),
+    (by_kind(lambda f: torch.log(1 - sigmoid(f)).mean(), lambda f: -torch.log(sigmoid(f)).mean()),
+     "compute the loss from the logits with F.softplus"),
+    (by_kind(lambda f: -sp(f).mean(), lambda f: sp(f).mean()), "the non_saturating loss is -mean log D(G(z))"),
+    (by_kind(lambda f: torch.log(1 - f).mean(), lambda f: -torch.log(f).mean()), "generator_loss(..., kind='minimax') returned nan"),
+    (lambda f, kind: losses.generator_loss(f.detach(), kind), "generator_loss is not differentiable"),
+    (lambda f, kind: losses.generator_loss(f, kind) + 0 * f, "generator_loss(..., kind='minimax') must return one number"),
+    (stub_named("generator_loss"), "generator_loss " + NOT_IMPLEMENTED),
+])
+def test_generator_loss_mistakes(fn, hint):
+    assert first_line(checks.check_generator_loss, named(fn, "generator_loss")).startswith(hint)
+
+
+def my_discriminator_step(*, detach=True, zero="first", sign=1, returns=True, moves_g=False):
+    """A discriminator step; each keyword is one typical mistake."""
+    def discriminator_step(G, D, optimizer, x_real, z):
+        fake = G(z).detach() if detach else G(z)
+        loss = sign * losses.discriminator_loss(D(x_real), D(fake))
+        if zero == "first":
+            optimizer.zero_grad()
+        loss.backward()
+        if zero == "after":
+            optimizer.zero_grad()
+        if zero != "no step":
+            optimizer.step()
+        if moves_g:
+            with torch.no_grad():
+                for p in G.parameters():
+                    p -= 0.01
+        return loss.item() if returns else None
+    return discriminator_step
+
+
+def test_discriminator_step_reference_passes():
+    checks.check_discriminator_step(lambda G, D, opt, x, z: discriminator_step(G, D, opt, x, z)["d_loss"])
+    checks.check_discriminator_step(my_discriminator_step(), seed=1)
+
+
+def half_loss(G, D, optimizer, x_real, z):
+    loss = losses.discriminator_loss(D(x_real), D(G(z).detach())) / 2
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (my_discriminator_step(detach=False), "detach the fakes: compute them with G(z).detach()"),
+    (my_discriminator_step(zero="never"), "call optimizer.zero_grad() before loss.backward()"),
+    (my_discriminator_step(zero="after"), "D's parameters did not change: call optimizer.zero_grad(), loss.backward()"),
+    (my_discriminator_step(zero="no step"), "D's parameters did not change"),
+    (my_discriminator_step(sign=-1), "descend D's loss"),
+    (my_discriminator_step(returns=False), "discriminator_step must return the loss of this step"),
+    (my_discriminator_step(moves_g=True), "discriminator_step changed G's parameters"),
+    (half_loss, "D's update is not one optimizer step on its loss"),
+    (stub_named("discriminator_step"), "discriminator_step " + NOT_IMPLEMENTED),
+])
+def test_discriminator_step_mistakes(fn, hint):
+    assert first_line(checks.check_discriminator_step, fn).startswith(hint)
+
+
+def my_generator_step(*, detach=False, no_grad=False, zero=True, kind_used=None, moves_d=False, freezes_d=False):
+    """A generator step; each keyword is one typical mistake."""
+    def generator_step(G, D, optimizer, z, kind):
+        if freezes_d:
+            for p in D.parameters():
+                p.requires_grad_(False)
+        with torch.set_grad_enabled(not no_grad):
+            fake = G(z).detach() if detach else G(z)
+        loss = losses.generator_loss(D(fake), kind_used or kind)
+        if zero:
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if moves_d:
+            with torch.no_grad():
+                for p in D.parameters():
+                    p -= 0.1 * p.grad
+        return loss.item()
+    return generator_step
+
+
+def test_generator_step_reference_passes():
+    checks.check_generator_step(lambda G, D, opt, z, kind: generator_step(G, D, opt, z, kind)["g_loss"])
+    checks.check_generator_step(my_generator_step(), seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (my_generator_step(detach=True), "G's parameters got no gradient: do not detach the fakes"),
+    (my_generator_step(no_grad=True), "G's parameters got no gradient: do not detach the fakes"),
+    (my_generator_step(zero=False), "call optimizer.zero_grad() before loss.backward()"),
+    (my_generator_step(kind_used="non_saturating"), "pass kind on to generator_loss: with kind='minimax'"),
+    (my_generator_step(kind_used="minimax"), "pass kind on to generator_loss: with kind='non_saturating'"),
+    (my_generator_step(moves_d=True), "generator_step must not change D's parameters"),
+    (my_generator_step(freezes_d=True), "leave D's parameters trainable"),
+    (stub_named("generator_step"), "generator_step " + NOT_IMPLEMENTED),
+])
+def test_generator_step_mistakes(fn, hint):
+    assert first_line(checks.check_generator_step, fn).startswith(hint)
+
+
+def reference_d(G, D, optimizer, x_real, z):
+    return discriminator_step(G, D, optimizer, x_real, z)["d_loss"]
+
+
+def reference_g(G, D, optimizer, z, kind):
+    return generator_step(G, D, optimizer, z, kind)["g_loss"]
+
+
+def my_iteration(mistake=None):
+    """Algorithm 1 with the reference steps; ``mistake`` names one typical mistake."""
+    def gan_iteration(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind="non_saturating"):
+        if mistake == "generator first":
+            g_loss = reference_g(G, D, opt_g, sample_noise(m), kind)
+        d_losses, x, z = [], sample_real(m), None
+        for j in range(k - 1 if mistake == "k - 1 steps" and k > 1 else k):
+            x = x if mistake == "same real batch" else (x if j == 0 else sample_real(m))
+            z = z if mistake == "same noise" and z is not None else sample_noise(m)
+            if mistake == "no detach":
+                loss = losses.discriminator_loss(D(x), D(G(z)))
+                opt_d.zero_grad()
+                loss.backward()
+                opt_d.step()
+                d_losses.append(loss.item())
+            else:
+                d_losses.append(reference_d(G, D, opt_d, x, z))
+        if mistake == "generator first":
+            return {"d_loss": sum(d_losses) / k, "g_loss": g_loss}
+        z_g = z if mistake == "reuse noise" else sample_noise(m)
+        g_loss = reference_g(G, D, opt_g, z_g, "non_saturating" if mistake == "fixed kind" else kind)
+        if mistake == "steps D after G":
+            opt_d.step()
+        if mistake == "two G steps":
+            reference_g(G, D, opt_g, sample_noise(m), kind)
+        if mistake == "no return":
+            return None
+        d_loss = d_losses[-1] if mistake == "last d_loss" else sum(d_losses) / len(d_losses)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+    return gan_iteration
+
+
+def prefetched_iteration(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind="non_saturating"):
+    reals = [sample_real(m) for _ in range(k)]
+    noises = [sample_noise(m) for _ in range(k + 1)]
+    d_losses = [reference_d(G, D, opt_d, reals[j], noises[j]) for j in range(k)]
+    return {"d_loss": sum(d_losses) / k, "g_loss": reference_g(G, D, opt_g, noises[k], kind)}
+
+
+def one_big_batch(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind="non_saturating"):
+    d_losses = [reference_d(G, D, opt_d, x, sample_noise(m)) for x in sample_real(k * m).split(m)]
+    return {"d_loss": sum(d_losses) / k, "g_loss": reference_g(G, D, opt_g, sample_noise(m), kind)}
+
+
+def only_d(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind="non_saturating"):
+    return {"d_loss": sum(reference_d(G, D, opt_d, sample_real(m), sample_noise(m)) for _ in range(k)) / k,
+            "g_loss": 0.0}
+
+
+def test_gan_iteration_reference_passes():
+    checks.check_gan_iteration(my_iteration())
+    checks.check_gan_iteration(prefetched_iteration, seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (my_iteration("generator first"), "take the k discriminator steps first, then the generator's step"),
+    (my_iteration("k - 1 steps"), "take exactly k = 3 discriminator step(s) per iteration, got 2"),
+    (my_iteration("same real batch"), "draw a fresh minibatch of real data for each of the k discriminator steps"),
+    (my_iteration("same noise"), "draw fresh noise z = sample_noise(m) for each of the k discriminator steps"),
+    (my_iteration("reuse noise"), "draw fresh noise for the generator's step"),
+    (my_iteration("fixed kind"), "pass kind on to generator_step: with kind='minimax'"),
+    (my_iteration("steps D after G"), "the generator's step must not update D"),
+    (my_iteration("two G steps"), "take one generator step per iteration"),
+    (my_iteration("no detach"), "detach the fakes in the discriminator's steps"),
+    (my_iteration("no return"), "gan_iteration must return a dict"),
+    (my_iteration("last d_loss"), "'d_loss' must be the mean of the k discriminator losses"),
+    (one_big_batch, "draw minibatches of m = 8"),
+    (only_d, "update the generator once per iteration"),
+    (stub_named("gan_iteration"), "gan_iteration " + NOT_IMPLEMENTED),
+])
+def test_gan_iteration_mistakes(fn, hint):
+    assert first_line(checks.check_gan_iteration, named(fn, "gan_iteration")).startswith(hint)
+
+
+def test_gan_iteration_reports_the_step_that_is_a_stub():
+    def discriminator_step(G, D, optimizer, x_real, z):
+        raise NotImplementedError()
+
+    def gan_iteration(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind="non_saturating"):
+        discriminator_step(G, D, opt_d, sample_real(m), sample_noise(m))
+
+    assert first_line(checks.check_gan_iteration, gan_iteration) == "discriminator_step " + NOT_IMPLEMENTED
+
+
+class Fixed(nn.Module):
+    """A "generator" that returns given points, whatever its noise."""
+
+    latent_dim = 2
+
+    def __init__(self, points):
+        super().__init__()
+        self.points = points
+
+    def forward(self, z):
+        return self.points[: len(z)]
+
+
+def test_trained_gan():
+    target = toy.GaussianMixture2D([[-1.5, 0.0], [1.5, 0.0]], 0.3)
+    data = target.sample(2000, generator=torch.Generator().manual_seed(0)).float()
+    G, coverage = checks.check_trained_gan(lambda: Fixed(data), target, min_modes=2, min_quality=0.9)
+    assert coverage["modes_covered"] == 2
+    one_mode = data[data[:, 0] > 0].repeat(2, 1)
+    assert first_line(checks.check_trained_gan, lambda: Fixed(one_mode), target, min_modes=2,
+                      min_quality=0.9).startswith("G covers 1 of the 2 modes")
+    assert first_line(checks.check_trained_gan, lambda: Fixed(0.01 * data), target, min_modes=1,
+                      min_quality=0.5).startswith("only 0% of G's samples lie near the data")
+    assert first_line(checks.check_trained_gan, lambda: Fixed(data * float("nan")), target, min_modes=1,
+                      min_quality=0.5).startswith("G(z) contains NaN")
+
+    def train_my_gan():
+        def gan_iteration(*args):
+            raise NotImplementedError()
+        return gan_iteration()
+    assert first_line(checks.check_trained_gan, train_my_gan, target, min_modes=1,
+                      min_quality=0.5) == "gan_iteration " + NOT_IMPLEMENTED
+
+
+# === Unit 04: the optimal discriminator and the JSD ==========================================
+
+def masked_kl(p, q, x):
+    integrand = np.zeros_like(p)
+    mask = p > 0
+    integrand[mask] = p[mask] * np.log(p[mask] / q[mask])
+    return np.trapezoid(integrand, x)
+
+
+def riemann_kl(p, q, x):
+    integrand = np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / q), 0)
+    return integrand.sum() * (x[1] - x[0])
+
+
+def my_jsd(p, q, x):
+    m = (p + q) / 2
+    return 0.5 * masked_kl(p, m, x) + 0.5 * masked_kl(q, m, x)
+
+
+def my_value(D, p, q, x):
+    with np.errstate(divide="ignore"):
+        return np.trapezoid(np.where(p > 0, p * np.log(D), 0) + np.where(q > 0, q * np.log1p(-D), 0), x)
+
+
+def test_optimal_discriminator_reference_passes():
+    checks.check_optimal_discriminator(theory.optimal_discriminator)
+    checks.check_optimal_discriminator(
+        lambda p, q: np.where(p + q > 0, p / np.where(p + q > 0, p + q, 1), 0.5), seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda p, q: q / (p + q), "D*(x) = p_data / (p_data + p_g) is the probability that x is real"),
+    (lambda p, q: p / q, "divide by the sum p_data + p_g, not by p_g"),
+    (lambda p, q: p / (p + q), "where p_data and p_g are both 0, D* = 0 / 0 is undefined: return 1/2 there"),
+    (lambda p, q: np.nan_to_num(p / (p + q)), "where p_data and p_g are both 0, return D* = 1/2"),
+    (lambda p, q: (p / (p + q)).mean(), "optimal_discriminator must return one value per grid point"),
+    (lambda p, q: (p / (p + q))[:, None], "optimal_discriminator must return one value per grid point"),
+    (lambda p, q: None, "optimal_discriminator returned None"),
+    (lambda p, q: np.divide(p, p + q, out=p, where=p + q > 0), "optimal_discriminator must not modify its input arrays"),
+    (stub_named("optimal_discriminator"), "optimal_discriminator " + NOT_IMPLEMENTED),
+])
+def test_optimal_discriminator_mistakes(fn, hint):
+    assert first_line(checks.check_optimal_discriminator, named(fn, "optimal_discriminator")).startswith(hint)
+
+
+def test_kl_divergence_reference_passes():
+    checks.check_kl_divergence(theory.kl_divergence)
+    checks.check_kl_divergence(masked_kl, seed=1)
+    checks.check_kl_divergence(riemann_kl, seed=2)  # a sum times dx is as good on these grids
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda p, q, x: masked_kl(q, p, x), "KL(P || Q) integrates p log(p / q): you computed KL(Q || P)"),
+    (lambda p, q, x: -masked_kl(p, q, x), "KL(P || Q) = integral of p log(p / q) dx is never negative"),
+    (lambda p, q, x: masked_kl(p, q, x) / math.log(2), "use the natural log np.log"),
+    (lambda p, q, x: masked_kl(p, q, x) / math.log(10), "use the natural log np.log, not np.log10"),
+    (lambda p, q, x: masked_kl(p, q, x) / (x[1] - x[0]), "integrate over x"),
+    (lambda p, q, x: np.trapezoid(np.log(p / q), x), "weight log(p / q) by p(x)"),
+    (lambda p, q, x: np.mean(np.where(p > 0, p * np.log(np.where(p > 0, p, 1) / q), 0)), "integrate over x with np.trapezoid"),
+    (lambda p, q, x: np.trapezoid(p * np.log(p / q), x), "kl_divergence returned nan: where a density is 0 its term is 0"),
+    (lambda p, q, x: p * np.log(p / q), "kl_divergence must return one number (the integral)"),
+    (stub_named("kl_divergence"), "kl_divergence " + NOT_IMPLEMENTED),
+])
+def test_kl_divergence_mistakes(fn, hint):
+    assert first_line(checks.check_kl_divergence, named(fn, "kl_divergence")).startswith(hint)
+
+
+def test_js_divergence_reference_passes():
+    checks.check_js_divergence(theory.js_divergence)
+    checks.check_js_divergence(my_jsd, seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda p, q, x: my_jsd(p, q, x) / math.log(2), "use the natural log np.log"),
+    (lambda p, q, x: 2 * my_jsd(p, q, x), "JSD = 1/2 KL(P || M) + 1/2 KL(Q || M): you left out the factors 1/2"),
+    (lambda p, q, x: 0.5 * masked_kl(p, p + q, x) + 0.5 * masked_kl(q, p + q, x), "the mixture is M = (P + Q) / 2"),
+    (lambda p, q, x: 0.5 * (masked_kl(p, q, x) + masked_kl(q, p, x)), "compare each density with the mixture"),
+    (lambda p, q, x: 0.5 * masked_kl(p, (p + q) / 2, x), "add both halves"),
+    (lambda p, q, x: 0.5 * (masked_kl((p + q) / 2, p, x) + masked_kl((p + q) / 2, q, x)),
+     "the KLs go from each density to the mixture"),
+    (lambda p, q, x: np.trapezoid(p * np.log(2 * p / (p + q)) + q * np.log(2 * q / (p + q)), x) / 2,
+     "js_divergence returned nan: where a density is 0 its term is 0"),
+    (stub_named("js_divergence"), "js_divergence " + NOT_IMPLEMENTED),
+])
+def test_js_divergence_mistakes(fn, hint):
+    assert first_line(checks.check_js_divergence, named(fn, "js_divergence")).startswith(hint)
+
+
+def test_value_function_reference_passes():
+    checks.check_value_function(theory.value_function)
+    checks.check_value_function(my_value, seed=1)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda D, p, q, x: -my_value(D, p, q, x), "V(D, G) = integral of [p_data log D + p_g log(1 - D)] dx is what D maximises"),
+    (lambda D, p, q, x: np.trapezoid(p * np.log(D) + q * np.log(D), x), "the second term is p_g(x) log(1 - D(x))"),
+    (lambda D, p, q, x: np.trapezoid(q * np.log(D) + p * np.log(1 - D), x), "p_data goes with log D(x) and p_g with log(1 - D(x))"),
+    (lambda D, p, q, x: np.trapezoid(p * np.log(D) - q * np.log(1 - D), x), "add the second term p_g log(1 - D), do not subtract it"),
+    (lambda D, p, q, x: np.trapezoid(p * np.log(D), x), "add the second term p_g(x) log(1 - D(x))"),
+    (lambda D, p, q, x: my_value(D, p, q, x) / (x[1] - x[0]), "integrate over x"),
+    (lambda D, p, q, x: my_value(D, p, q, x) / math.log(2), "use the natural log np.log"),
+    (lambda D, p, q, x: np.trapezoid(p * np.log(D) + q * np.log(1 - D), x), "value_function returned nan: where a density is 0"),
+    (stub_named("value_function"), "value_function " + NOT_IMPLEMENTED),
+])
+def test_value_function_mistakes(fn, hint):
+    assert first_line(checks.check_value_function, named(fn, "value_function")).startswith(hint)
+
+
+def test_theorem_1_holds_for_the_reference_functions():
+    """What the Unit 04 check cell asserts: C(G) = V(D*, G) = -log 4 + 2 JSD on smooth pairs."""
+    x = np.linspace(-8, 8, 1601)
+    for seed in range(3):
+        p, q = checks._smooth_pair(x, seed)
+        criterion = my_value(theory.optimal_discriminator(p, q), p, q, x)
+        assert abs(criterion - (-math.log(4) + 2 * my_jsd(p, q, x))) < 1e-6
+
+
+# === all of Units 02-04 ======================================================================
+
+UNIT_02_TO_04_REFERENCES = [
+    (checks.check_reparameterize, losses.reparameterize),
+    (checks.check_gaussian_kl, losses.gaussian_kl),
+    (checks.check_vae_loss, negative_elbo),
+    (checks.check_elbo_estimate, vectorised_elbo),
+    (checks.check_discriminator_loss, losses.discriminator_loss),
+    (checks.check_generator_loss, losses.generator_loss),
+    (checks.check_discriminator_step, reference_d),
+    (checks.check_generator_step, reference_g),
+    (checks.check_gan_iteration, prefetched_iteration),
+    (checks.check_optimal_discriminator, theory.optimal_discriminator),
+    (checks.check_kl_divergence, theory.kl_divergence),
+    (checks.check_js_divergence, theory.js_divergence),
+    (checks.check_value_function, theory.value_function),
+]
+
+
+def test_unit_02_to_04_checks_leave_global_random_state_alone():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    for check, reference in UNIT_02_TO_04_REFERENCES:
+        check(reference)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+
+
+@pytest.mark.parametrize("check, reference", UNIT_02_TO_04_REFERENCES,
+                         ids=[c.__name__ for c, _ in UNIT_02_TO_04_REFERENCES])
+def test_unit_02_to_04_checks_are_fast(check, reference):
+    check(reference)  # warm up (the first optimizer imports torch._dynamo)
+    start = time.perf_counter()
+    check(reference)
+    assert time.perf_counter() - start < 1.0
+
+
+# === the released notebooks of Units 02-04 ===================================================
+
+RELEASED = {
+    "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(RELEASED))
+def test_released_notebook_checks_say_not_implemented(notebook, monkeypatch):
+    """On a fresh student notebook every check cell fails with one line naming the stub,
+    and no other cell fails (ganlab.checks turns the stubs' NotImplementedError into it)."""
+    import nbformat
+    from conftest import PROJECT
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("GANLAB_FAST", "1")
+    nb = nbformat.read(PROJECT / "assignments" / notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(PROJECT)}}).execute()
+    first_lines = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if "check" not in cell.metadata.get("ganlab", {}):
+            assert not errors, (cell.id, errors[0].ename, errors[0].evalue)
+            continue
+        assert errors and errors[0].ename == "AssertionError", (cell.id, errors)
+        first_lines.append(errors[0].evalue.splitlines()[0])
+    assert first_lines == [f"{name} {NOT_IMPLEMENTED}" for name in RELEASED[notebook]]
