@@ -947,6 +947,8 @@ def test_unit_02_to_04_checks_are_fast(check, reference):
 
 RELEASED = {
     "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
+    "03_gan.ipynb": ["discriminator_loss", "generator_loss", "discriminator_step", "generator_step",
+                     "gan_iteration", "gan_iteration"],
 }
 
 
