@@ -253,14 +253,23 @@ def read_submission(path: str | os.PathLike) -> nbformat.NotebookNode:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read {path}: {error}") from None
+    what = None
     try:
-        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
-        cells = nb["cells"]
-        if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
-            raise ValueError("its 'cells' is not a list of cells")
-    except Exception as error:  # nbformat raises many kinds on broken files
-        what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"not a Jupyter notebook (.ipynb JSON): {what[:MESSAGE_LIMIT]}") from None
+        data = json.loads(text)
+    except ValueError as error:
+        what = f"invalid JSON ({error})"
+    else:
+        if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+            what = f"the file holds a JSON {type(data).__name__}, not a notebook with cells"
+    if what is None:
+        try:
+            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+            if not all(isinstance(c, dict) for c in nb["cells"]):
+                raise ValueError("its cells are not all JSON objects")
+        except Exception as error:  # nbformat raises many kinds on broken files
+            what = (str(error).strip() or type(error).__name__).splitlines()[0]
+    if what is not None:
+        raise ValueError(f"not a Jupyter notebook (.ipynb JSON): {what[:MESSAGE_LIMIT]}")
     return nb
 
 
@@ -741,9 +750,9 @@ def csv_text(entries: list[dict]) -> str:
 def feedback_text(entry: dict) -> str:
     """The markdown feedback for the student of one submission."""
     lines = [f"# Feedback on {Path(entry['path']).name}", ""]
-    if entry["source"]:
-        lines.append(f"Assignment: `{Path(entry['source']).name}`. ")
-    lines += [f"Score of the automatic checks: **{entry['score']} / {entry['max_score']}**.", ""]
+    assignment = f"Assignment `{Path(entry['source']).name}`. " if entry["source"] else ""
+    lines += [f"{assignment}Score of the automatic checks: **{entry['score']} / "
+              f"{entry['max_score']}**.", ""]
     if entry["error"]:
         lines += [f"**Your notebook could not be graded:** {entry['error']}", ""]
     if entry["checks"] and not entry["error"]:
