@@ -949,6 +949,8 @@ RELEASED = {
     "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
     "03_gan.ipynb": ["discriminator_loss", "generator_loss", "discriminator_step", "generator_step",
                      "gan_iteration", "gan_iteration"],
+    "04_optimal_discriminator_jsd.ipynb": ["optimal_discriminator", "kl_divergence", "js_divergence",
+                                           "value_function"],
 }
 
 
