@@ -6,6 +6,7 @@
     python -m ganlab grade subs/*.ipynb --json report.json   # grade submitted assignments
     python -m ganlab release                         # assignments/source/*.ipynb -> assignments/
     python -m ganlab release --check                 # exit 1 if a student notebook is out of date
+    python -m ganlab train dcgan-cpu28               # re-create a shipped pretrained model
 """
 
 from __future__ import annotations
@@ -58,12 +59,20 @@ def main(argv: list[str] | None = None) -> int:
                      help="folder for the student notebooks (default: assignments)")
     rel.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 listing the student notebooks that differ")
+    trn = commands.add_parser("train", help="re-create a shipped pretrained model")
+    trn.add_argument("name", help="a name from ganlab.pretrained.RECIPES, or 'all'")
+    trn.add_argument("--seed", type=int, default=0)
+    trn.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
+    trn.add_argument("--out", default=None, help="folder for NAME.pt (default: ganlab/assets)")
+    trn.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     args = parser.parse_args(argv)
 
     if args.command == "grade":
         return _grade(args)
     if args.command == "release":
         return _release(args)
+    if args.command == "train":
+        return _train(args)
     try:
         if args.action == "list":
             root = data.data_root(args.root)
@@ -127,6 +136,27 @@ def _release(args) -> int:
                 print(f"released {path}")
             if not released:
                 print(f"no instructor notebooks ({assignments.PATTERN}) in {args.source}")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _train(args) -> int:
+    from ganlab import pretrained, runtime
+
+    names = sorted(pretrained.RECIPES) if args.name == "all" else [args.name]
+    try:
+        for name in names:
+            device = runtime.pick_device(args.device)
+            path = pretrained.train(name, seed=args.seed, epochs=args.epochs, folder=args.out,
+                                    device=device)
+            meta = pretrained.info(name, path.parent)
+            print(f"{name}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
+                  f"{meta['train_seconds']} s")
+            for key, value in meta.items():
+                if key.startswith(("final_", "test_", "accuracy")):
+                    print(f"  {key} = {value}")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -83,12 +83,12 @@ RECIPES: dict[str, Recipe] = {
     # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
     "digit-classifier": Recipe(
         "ganlab.features:Classifier", "ganlab.features:train_digit_classifier",
-        20, "mnist-5k train split (4,500 digits)",
+        6, "mnist-5k train split (4,500 digits)",
         "Unit 06 digit classifier: features for FID/KID/PR, logits for IS",
         evaluate="ganlab.features:evaluate_digit_classifier"),
     "fashion-classifier": Recipe(
         "ganlab.features:Classifier", "ganlab.features:train_fashion_classifier",
-        10, "Fashion-MNIST train split (60,000 images, Debian's dataset-fashion-mnist)",
+        4, "Fashion-MNIST train split (60,000 images, Debian's dataset-fashion-mnist)",
         "Unit 06 Fashion-MNIST classifier: features for FID/KID/PR, logits for IS",
         evaluate="ganlab.features:evaluate_fashion_classifier"),
 }
