@@ -10,7 +10,7 @@ notebook can *load* it instead of training it, and Unit 06 can evaluate them all
     >>> G = pretrained.load("dcgan-cpu28")          # eval mode, on the CPU
     >>> x = G(torch.randn(16, G.latent_dim))        # (16, 1, 28, 28) in [-1, 1]
     >>> pretrained.info("dcgan-cpu28")["command"]
-    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 25'
+    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 40'
 
 For a GAN the shipped model is its generator. Each asset records how it was made
 (command, seed, epochs, data, seconds, library versions, final losses and the recipe's
@@ -78,7 +78,7 @@ RECIPES: dict[str, Recipe] = {
         "Unit 03 MLP GAN generator 64-256-256-784 (tanh), non-saturating loss, Adam 2e-4"),
     "dcgan-cpu28": Recipe(
         "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_dcgan_recipe",
-        25, "mnist-5k train split (4,500 digits)",
+        40, "mnist-5k train split (4,500 digits)",
         "Unit 05 DCGAN generator, preset cpu28, non-saturating loss, Adam 2e-4 (beta1 0.5)"),
     # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
     "digit-classifier": Recipe(
