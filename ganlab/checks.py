@@ -25,6 +25,12 @@ Unit 03: :func:`check_discriminator_loss`, :func:`check_generator_loss`,
 
 Unit 04 (NumPy functions of densities on a grid): :func:`check_optimal_discriminator`,
 :func:`check_kl_divergence`, :func:`check_js_divergence`, :func:`check_value_function`.
+
+Unit 05 (DCGAN): :func:`check_dcgan_generator`, :func:`check_dcgan_discriminator`,
+:func:`check_dcgan_train_step`, :func:`check_trained_dcgan`.
+
+Unit 06 (metrics): :func:`check_frechet_distance`, :func:`check_inception_score`,
+:func:`check_nearest_neighbours`, :func:`check_model_scores`, :func:`check_memorisation`.
 """
 
 from __future__ import annotations
@@ -1697,3 +1703,859 @@ def check_value_function(fn: Callable[..., float], *, seed: int = 0) -> None:
     _check_number(name, value, expected, _integral_mistakes(expected, dx),
                   "where p_data = 0 the term p_data log D is 0, and where p_g = 0 the term "
                   "p_g log(1 - D) is 0")
+
+
+# --- Unit 05: the DCGAN -----------------------------------------------------------------------
+
+_WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Upsample)
+#: The largest network (parameters) the Unit 05 checks accept: it must train in minutes on a CPU.
+MAX_DCGAN_PARAMETERS = 2_000_000
+_LAYER_HINTS = {
+    "expected 2D or 3D input (got 4D input)": "use nn.BatchNorm2d after convolutions (4-D feature "
+    "maps (N, C, H, W)); nn.BatchNorm1d is for the output (N, features) of a Linear layer",
+    "expected 4D input (got 2D input)": "use nn.BatchNorm1d after a Linear layer (its output is "
+    "(N, features)), or reshape to (N, C, H, W) first and then use nn.BatchNorm2d",
+    "running_mean should contain": "give each batch norm the number of channels (or features) of "
+    "the layer before it: nn.BatchNorm2d(C) after a convolution with C output channels",
+    "Module.__init__() call": "call super().__init__() first in __init__, before creating any layer",
+}
+
+
+def _run_layers(model: nn.Module, x: torch.Tensor, description: str, name: str,
+                hints: Mapping[str, str]) -> tuple[object, list[nn.Module]]:
+    """``model(x)`` and the leaf modules it ran, in the order they ran (forward hooks).
+
+    The order of execution, not of definition, decides what follows what; layers applied
+    as functions (``F.relu``, ``torch.tanh``) are invisible here.
+    """
+    __tracebackhide__ = True
+    order: list[nn.Module] = []
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(lambda module, args, out: order.append(module))
+               for m in leaves]
+    try:
+        out = call(description, model, x, name=name, hints={**_LAYER_HINTS, **hints})
+    finally:
+        for handle in handles:
+            handle.remove()
+    return out, order
+
+
+def _build(make: Callable[..., nn.Module], description: str, name: str, who: str,
+           seed: int, **kwargs) -> nn.Module:
+    """The network ``make(**kwargs)``, built under a seeded global generator, checked for size."""
+    __tracebackhide__ = True
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = call(description, make, name=name, hints=_LAYER_HINTS, **kwargs)
+    if not isinstance(model, nn.Module):
+        fail(f"{description} must give an nn.Module (a class deriving from torch.nn.Module), "
+             f"got {type(model).__name__}")
+    size = sum(p.numel() for p in model.parameters())
+    if size == 0:
+        fail(f"{who} has no parameters: store its layers as attributes of the module "
+             "(self.net = nn.Sequential(...))")
+    if size > MAX_DCGAN_PARAMETERS:
+        fail(f"{who} has {size:,} parameters, more than {MAX_DCGAN_PARAMETERS:,}: use fewer "
+             "channels, so that a few epochs train in minutes on a CPU")
+    return model
+
+
+def _scaled_last_layer(model: nn.Module, last: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` with the weights of its layer ``last`` multiplied by 1000 (on a copy).
+
+    Whatever comes after that layer then sees huge inputs: a tanh saturates at -1 and 1, a
+    sigmoid at 0 and 1, while a logit or a linear output grows far beyond them.
+    """
+    index = next(i for i, m in enumerate(model.modules()) if m is last)
+    scaled = copy.deepcopy(model)
+    layer = list(scaled.modules())[index]
+    with torch.no_grad():
+        layer.weight.mul_(1000.0)
+        return scaled(x)
+
+
+def _check_all_parameters_learn(model: nn.Module, out: torch.Tensor, who: str) -> None:
+    __tracebackhide__ = True
+    model.zero_grad(set_to_none=True)
+    if not out.requires_grad:
+        fail(f"{who}'s output does not depend on its parameters: do not use .detach(), "
+             "torch.no_grad() or NumPy inside forward")
+    out.float().pow(2).mean().backward()
+    frozen = [p for p, t in model.named_parameters() if not t.requires_grad]
+    if frozen:
+        fail(f"parameter {frozen[0]} of {who} has requires_grad=False: every parameter must be "
+             "trained")
+    missing = [p for p, t in model.named_parameters() if t.grad is None]
+    if missing:
+        fail(f"parameter {missing[0]} of {who} gets no gradient: every layer you create must be "
+             "used in forward", f"parameters without a gradient: {', '.join(missing)}")
+    model.zero_grad(set_to_none=True)
+
+
+def check_dcgan_generator(make_generator: Callable[..., nn.Module], *, latent_dim: int = 64,
+                          seed: int = 0) -> None:
+    """Check a DCGAN generator built by ``make_generator(latent_dim=...)`` for 28x28 images.
+
+    It must be an ``nn.Module`` with the attribute ``latent_dim``, mapping ``z`` of shape
+    ``(N, latent_dim)`` to images ``(N, 1, 28, 28)`` in ``[-1, 1]``, and follow the DCGAN
+    guidelines that can be read off the layers it runs: one ``nn.Linear`` at most (the
+    projection of ``z``), upsampling by transposed convolutions with stride 2 (no pooling,
+    no ``nn.Upsample``), batch norm in the hidden layers but not after the last weighted
+    layer, and a tanh output (checked by saturating that layer). Every parameter gets a
+    gradient, the output depends on ``z``, and the network stays under
+    :data:`MAX_DCGAN_PARAMETERS` parameters.
+    """
+    __tracebackhide__ = True
+    name = _name(make_generator, "the generator")
+    n = 8
+    G = _build(make_generator, f"{name}(latent_dim={latent_dim})", name, "G", seed,
+               latent_dim=latent_dim)
+    if getattr(G, "latent_dim", None) != latent_dim:
+        fail("store the size of z as an attribute, self.latent_dim = latent_dim: the training "
+             "loop draws z of shape (m, G.latent_dim)",
+             f"G.latent_dim is {getattr(G, 'latent_dim', None)!r}, expected {latent_dim}")
+    G.train()
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, latent_dim, generator=g)
+    out, order = _run_layers(G, z, "G(z)", f"{name}.forward", hints={
+        "shapes cannot be multiplied": "G's first layer receives z of shape (N, latent_dim): "
+        "project it with nn.Linear(latent_dim, C * 7 * 7), then reshape to (N, C, 7, 7)",
+        "to conv_transpose2d": "reshape the projection of z to feature maps (N, C, 7, 7) before "
+        "the transposed convolutions (nn.Unflatten(1, (C, 7, 7)) or .view(-1, C, 7, 7))",
+        "to conv2d": "reshape the projection of z to feature maps (N, C, 7, 7) before the "
+        "convolutions (nn.Unflatten(1, (C, 7, 7)) or .view(-1, C, 7, 7))"})
+    x = _tensor(out, "G(z)")
+    if _shape(x) == (n, math.prod(IMAGE_SHAPE)):
+        fail(f"G(z) must return images of shape (N, 1, 28, 28), got {_shape(x)}: end with "
+             "transposed convolutions, not a Linear layer")
+    if _shape(x) != (n, *IMAGE_SHAPE):
+        if x.dim() == 4 and x.shape[1] == 1:
+            fail(f"G(z) must return images of shape (N, 1, 28, 28), got {_shape(x)}: check the "
+                 "kernel sizes, strides and paddings; a transposed convolution maps H to "
+                 "(H - 1) * stride - 2 * padding + kernel, so kernel 4, stride 2, padding 1 "
+                 "doubles it (7 -> 14 -> 28)")
+        fail(f"G(z) must return images of shape (N, 1, 28, 28) = {(n, *IMAGE_SHAPE)}, got "
+             f"{_shape(x)}")
+
+    weighted = [i for i, m in enumerate(order) if isinstance(m, _WEIGHTED)]
+    if any(isinstance(m, _POOLING) for m in order) or not any(
+            isinstance(m, nn.ConvTranspose2d) and max(m.stride) > 1 for m in order):
+        fail("upsample with transposed convolutions, nn.ConvTranspose2d(..., stride=2): the "
+             "DCGAN learns its upsampling (no pooling, no nn.Upsample)")
+    if sum(isinstance(m, nn.Linear) for m in order) > 1:
+        fail("use one Linear layer only, to project z: the DCGAN has no fully connected hidden "
+             "layers, the rest of G is transposed convolutions")
+    norms = [i for i, m in enumerate(order) if isinstance(m, _BATCH_NORMS)]
+    if not norms:
+        fail("add batch norm to G's hidden layers (nn.BatchNorm1d after the projection, "
+             "nn.BatchNorm2d after each hidden transposed convolution): it lets a deep "
+             "generator start learning and keeps its samples from collapsing to one point")
+    if norms[-1] > weighted[-1]:
+        fail("no batch norm on G's output layer: the last transposed convolution goes straight "
+             "into tanh (the DCGAN paper: batch norm on every layer made the samples oscillate)")
+
+    with torch.no_grad():
+        other = G(torch.randn(n, latent_dim, generator=g))
+    if torch.allclose(other, x.detach(), atol=1e-6):
+        fail("G(z) must depend on z: different noise vectors must give different images")
+    with torch.no_grad():
+        saturated = _scaled_last_layer(G, order[weighted[-1]], z)
+    low, high = saturated.min().item(), saturated.max().item()
+    if not math.isfinite(low) or not math.isfinite(high) or low < -1 - 1e-6 or high > 1 + 1e-6:
+        fail("G must end with tanh: images are in [-1, 1]",
+             f"with a large last layer G(z) gave values in [{low:.3g}, {high:.3g}]")
+    if low >= 0:
+        fail("G must end with tanh, not a sigmoid or a ReLU: images are in [-1, 1], with a "
+             f"dark background at -1 (values in [{low:.3g}, {high:.3g}])")
+    _check_all_parameters_learn(G, x, "G")
+
+
+def check_dcgan_discriminator(make_discriminator: Callable[..., nn.Module], *,
+                              seed: int = 0) -> None:
+    """Check a DCGAN discriminator built by ``make_discriminator()`` for 28x28 images.
+
+    ``D(x)`` maps images ``(N, 1, 28, 28)`` to one **logit** per image, shape ``(N,)`` (not
+    ``(N, 1)``: the losses of Unit 03 take ``(N,)``), and follows the DCGAN guidelines that
+    can be read off the layers it runs: downsampling by strided convolutions (no
+    pooling), batch norm in the hidden layers but not on the input layer (between the
+    first and the second weighted layer), LeakyReLU rather than ReLU, one ``nn.Linear`` at
+    most (the final logit), and no sigmoid at the end (checked by saturating the last
+    layer). Every parameter gets a gradient; the network stays under
+    :data:`MAX_DCGAN_PARAMETERS` parameters.
+    """
+    __tracebackhide__ = True
+    name = _name(make_discriminator, "the discriminator")
+    n = 8
+    D = _build(make_discriminator, f"{name}()", name, "D", seed)
+    D.train()
+    x = _images(n, torch.Generator().manual_seed(seed))
+    out, order = _run_layers(D, x, "D(x)", f"{name}.forward", hints={
+        "shapes cannot be multiplied": "flatten the last feature maps (nn.Flatten()) and give "
+        "the final nn.Linear their number of features: C * 7 * 7 for C channels of 7x7"})
+    logits = _tensor(out, "D(x)")
+    if _shape(logits) == (n, 1):
+        fail("D(x) must return one logit per image, shape (N,): squeeze the last dimension "
+             "(.squeeze(1) or .flatten()), as the losses of Unit 03 expect",
+             f"got shape {_shape(logits)}")
+    if _shape(logits) != (n,):
+        fail(f"D(x) must return one logit per image, shape (N,) = {(n,)}, got {_shape(logits)}")
+    weighted = [i for i, m in enumerate(order) if isinstance(m, _WEIGHTED)]
+    if any(isinstance(m, nn.Sigmoid) for m in order):
+        fail("D must return logits, not probabilities: drop the final sigmoid (the losses "
+             "apply it themselves, exactly: F.binary_cross_entropy_with_logits)")
+    with torch.no_grad():
+        saturated = _scaled_last_layer(D, order[weighted[-1]], x)
+    if ((saturated >= 0) & (saturated <= 1)).all():
+        fail("D must return logits, not probabilities: drop the final sigmoid (the losses "
+             "apply it themselves, exactly: F.binary_cross_entropy_with_logits)")
+    if any(isinstance(m, _POOLING) for m in order) or not any(
+            isinstance(m, nn.Conv2d) and max(m.stride) > 1 for m in order):
+        fail("downsample with strided convolutions, nn.Conv2d(..., stride=2), not pooling: the "
+             "DCGAN's discriminator learns its own downsampling")
+    if any(isinstance(m, nn.Linear) for m in order[:weighted[-1]]):
+        fail("no fully connected hidden layers in D: flatten the last feature maps straight "
+             "into one nn.Linear(..., 1) that gives the logit")
+    norms = [i for i, m in enumerate(order) if isinstance(m, _BATCH_NORMS)]
+    if not norms:
+        fail("add batch norm (nn.BatchNorm2d) after D's hidden convolutions, all but the first")
+    if len(weighted) < 2 or norms[0] < weighted[1]:
+        fail("no batch norm on D's input layer: the first convolution goes straight into "
+             "LeakyReLU (the DCGAN paper: batch norm on every layer made training unstable)")
+    if any(isinstance(m, nn.ReLU) for m in order):
+        fail("use nn.LeakyReLU(0.2) in D, not ReLU: D's gradients must flow for negative "
+             "inputs too, they are all that G learns from")
+    _check_all_parameters_learn(D, logits, "D")
+
+
+class _TinyGenerator(nn.Module):
+    """``G(z)``: ``(N, 3)`` -> tiny images ``(N, 1, 4, 4)`` in [-1, 1], with batch norm."""
+
+    latent_dim = 3
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU(),
+                                 nn.Linear(16, 16), nn.Tanh(), nn.Unflatten(1, (1, 4, 4)))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class _TinyDiscriminator(nn.Module):
+    """``D(x)``: tiny images ``(N, 1, 4, 4)`` -> logits ``(N,)``, batch norm after layer 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.LeakyReLU(0.2),
+                                 nn.Linear(8, 8, bias=False), nn.BatchNorm1d(8),
+                                 nn.LeakyReLU(0.2), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x).squeeze(1)
+
+
+class _StepLog(torch.optim.SGD):
+    """SGD that notes each ``step()`` in a shared log, and whether ``watched`` then held
+    gradients other than the stale ones it started with (a leak from the other loss)."""
+
+    def __init__(self, params, lr: float, log: list, tag: str, watched: nn.Module,
+                 stale: list[torch.Tensor]):
+        super().__init__(params, lr=lr)
+        self.log, self.tag, self.watched, self.stale = log, tag, watched, stale
+
+    def step(self, closure=None):
+        leaked = any(p.grad is not None and p.grad.abs().max() > 0 and not torch.equal(p.grad, s)
+                     for p, s in zip(self.watched.parameters(), self.stale, strict=True))
+        self.log.append((self.tag, leaked))
+        return super().step(closure)
+
+
+def _gradients(loss: torch.Tensor, module: nn.Module) -> list[torch.Tensor]:
+    """``d loss / d parameters`` of ``module``, keeping the graph for the next alternative."""
+    return list(torch.autograd.grad(loss, list(module.parameters()), retain_graph=True))
+
+
+def check_dcgan_train_step(fn: Callable[..., object], *, seed: int = 0) -> None:
+    """Check ``fn(G, D, opt_d, opt_g, x_real, z)``: one DCGAN training step.
+
+    First D: one optimizer step on ``discriminator_loss(D(x_real), D(fake.detach()))``,
+    with ``fake = G(z)`` and D called separately on the real batch and on the fakes (batch
+    norm sees one kind of image at a time); then G: one optimizer step on the
+    non-saturating loss ``mean softplus(-D(fake))`` through the *updated* D, which is not
+    stepped again. Gradients are cleared before each backward pass; the fakes of D's step
+    leave no gradient in G. Returns the two losses ``(d_loss, g_loss)`` as numbers.
+
+    Checked against one step of SGD with small batch-norm networks, replayed from copies,
+    with typical mistakes recognised by where the parameters end up.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "train_step")
+    m, lr = 16, 0.05
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G, D = _TinyGenerator(), _TinyDiscriminator()
+    x_real = (0.5 * torch.randn(m, 1, 4, 4, generator=g) + 0.3).clamp(-1, 1)
+    z = torch.randn(m, G.latent_dim, generator=g)
+    sp = F.softplus
+
+    # the reference step and the steps of typical mistakes, on copies
+    G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)
+    fake = G_ref(z)
+    real_logits, fake_logits = D_ref(x_real), D_ref(fake.detach())
+    d_loss = discriminator_loss(real_logits, fake_logits)
+    d_grads = _gradients(d_loss, D_ref)
+    both = D_ref(torch.cat([x_real, fake.detach()]))
+    d_alternatives = [
+        (_gradients(sp(real_logits).mean() + sp(-fake_logits).mean(), D_ref), "real images get "
+         "label 1 and fakes label 0 in D's loss: mean softplus(-D(x_real)) + mean "
+         "softplus(D(fake)) (you swapped them)"),
+        (_gradients(d_loss / 2, D_ref), "add the two terms of D's loss, do not average them: "
+         "BCE on the real batch + BCE on the fakes"),
+        (_gradients(discriminator_loss(both[:m], both[m:]), D_ref), "call D separately on the "
+         "real batch and on the fakes, not on torch.cat([x_real, fake]): batch norm must "
+         "normalise each kind of image with its own statistics"),
+    ]
+    g_loss_old_d = generator_loss(D_ref(fake), "non_saturating")
+    g_grads_old_d = _gradients(g_loss_old_d, G_ref)
+    mixed = [a + b for a, b in zip(d_grads, _gradients(g_loss_old_d, D_ref), strict=True)]
+    mixed_hint = ("finish D's step (zero_grad, backward, step) before G's loss is "
+                  "backpropagated: D moved with the gradients of G's loss too")
+    d_alternatives.append((mixed, mixed_hint))
+    with torch.no_grad():
+        for p, grad in zip(D_ref.parameters(), d_grads, strict=True):
+            p -= lr * grad
+    new_logits = D_ref(fake)
+    g_loss = generator_loss(new_logits, "non_saturating")
+    g_grads = _gradients(g_loss, G_ref)
+    g_alternatives = [
+        (_gradients(generator_loss(new_logits, "minimax"), G_ref), "use the non-saturating loss "
+         "for G, -mean log D(G(z)) = mean softplus(-D(fake)), not the minimax mean log(1 - "
+         "D(G(z))): it gives G strong gradients while D still rejects its fakes"),
+        (_gradients(sp(new_logits).mean(), G_ref), "G's fakes get label 1 in G's loss: G wants D "
+         "to call them real, BCE(D(fake), 1) = mean softplus(-D(fake))"),
+        (g_grads_old_d, "compute G's loss with D after its update: call D(fake) again after "
+         "opt_d.step()"),
+    ]
+
+    # the student's step, with stale gradients left in both networks by a previous step
+    stale_d, stale_g = _stale_gradients(D, g), _stale_gradients(G, g)
+    D_before, G_before = _snapshot(D), _snapshot(G)
+    inputs_before = (x_real.clone(), z.clone())
+    log: list = []
+    opt_d = _StepLog(D.parameters(), lr, log, "d_step", watched=G, stale=stale_g)
+    opt_g = _StepLog(G.parameters(), lr, log, "g_step", watched=G, stale=stale_g)
+    out = call(f"{name}(G, D, opt_d, opt_g, x_real, z)", fn, G, D, opt_d, opt_g, x_real, z,
+               name=name, hints={
+                   "backward through the graph a second time": "detach the fakes in D's loss, "
+                   "D(fake.detach()): D's backward pass must leave G's graph alone, so that G's "
+                   "loss can backpropagate through it afterwards",
+                   "modified by an inplace operation": "compute G's loss from a new D(fake) "
+                   "after D's step: logits computed before opt_d.step() belong to the old D, "
+                   "whose weights the step changed in place"})
+    if not (torch.equal(x_real, inputs_before[0]) and torch.equal(z, inputs_before[1])):
+        fail(f"{name} must not modify x_real or z in place")
+    tags = [tag for tag, _ in log]
+    if "d_step" not in tags:
+        fail("update D: call opt_d.zero_grad(), d_loss.backward() and opt_d.step() "
+             "(opt_d never stepped)")
+    if "g_step" not in tags:
+        fail("update G after D: call opt_g.zero_grad(), g_loss.backward() and opt_g.step() "
+             "(opt_g never stepped)")
+    if tags.index("g_step") < tags.index("d_step"):
+        fail("update D first, then G: G's step uses the discriminator that was just improved")
+    if tags.count("d_step") > 1:
+        fail("step D once, before G's loss: after G's loss only opt_g steps (opt_d.step() "
+             "there moves D with G's gradients)")
+    if tags.count("g_step") > 1:
+        fail(f"step G once per call of {name}, after D's step")
+    if log[tags.index("d_step")][1]:
+        if _same_tensors(_snapshot(D), [p - lr * grad for p, grad in zip(D_before, mixed,
+                                                                          strict=True)]):
+            fail(mixed_hint)
+        fail("detach the fakes in D's loss, D(fake.detach()): D's loss must not backpropagate "
+             "into G", "G's parameters held new gradients when opt_d stepped")
+    _check_update("D", D, D_before, d_grads, stale_d, lr, alternatives=d_alternatives)
+    _check_update("G", G, G_before, g_grads, stale_g, lr, alternatives=g_alternatives,
+                  no_gradient="G's parameters got no gradient: do not detach the fakes in G's "
+                  "loss (no .detach(), no torch.no_grad()): G learns only from the gradient that "
+                  "flows back through D")
+
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"{name} must return the two losses as a pair (d_loss.item(), g_loss.item())",
+             f"got {type(out).__name__}")
+    d_value, g_value = _number(out[0], "d_loss"), _number(out[1], "g_loss")
+    if _close(d_value, g_loss.item(), rel=1e-4) and _close(g_value, d_loss.item(), rel=1e-4):
+        fail("return the losses in the order (d_loss, g_loss): you swapped them")
+    if not _close(d_value, d_loss.item(), rel=1e-4):
+        fail("return D's loss of this step first (d_loss.item(), computed before D's update)",
+             f"returned {d_value:.6g}; D's loss was {d_loss.item():.6g}")
+    if not _close(g_value, g_loss.item(), rel=1e-4):
+        fail("return G's loss of this step second (g_loss.item(), through the updated D)",
+             f"returned {g_value:.6g}; G's loss was {g_loss.item():.6g}")
+
+
+def check_trained_dcgan(train: Callable[[], nn.Module], *, min_score: float, min_classes: int,
+                        n: int = 500, seed: int = 0) -> tuple[nn.Module, dict]:
+    """Run ``train()`` and check that the shipped digit classifier recognises G's samples.
+
+    ``n`` samples ``G(z)``, ``z ~ N(0, I)`` from a seeded generator (G in eval mode), are
+    classified by ``ganlab.features.load_extractor("digits")``. Their Inception Score under
+    that classifier (one split; real test digits score about 9.3, a generator that has not
+    learned about 1) must reach ``min_score``, and at least ``min_classes`` digit classes
+    must each be the classifier's answer for 2% of the samples or more. Returns G and
+    ``{"inception_score", "classes", "counts", "confidence"}`` (``confidence``: the mean
+    probability of the classifier's answer).
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+    from ganlab.features import load_extractor
+
+    name = _name(train, "the training run")
+    G = call(f"{name}()", train, name=name)
+    if not isinstance(G, nn.Module):
+        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
+    latent_dim = getattr(G, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    G.eval()
+    with torch.no_grad():
+        z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+        x = _tensor(call("G(z)", G, z, name="G"), "G(z)")
+    if _shape(x) != (n, *IMAGE_SHAPE):
+        fail(f"G(z) must return images of shape (N, 1, 28, 28), got {_shape(x)}")
+    if not torch.isfinite(x).all():
+        fail("G(z) contains NaN or inf: training diverged (check the losses and the learning rate)")
+    if x.min() < -1 - 1e-3 or x.max() > 1 + 1e-3:
+        fail("G must end with tanh: images are in [-1, 1]")
+    logits = load_extractor("digits").logits(x)
+    probabilities = logits.softmax(1)
+    counts = torch.bincount(probabilities.argmax(1), minlength=logits.shape[1])
+    classes = int((counts >= 0.02 * n).sum())
+    score = metrics.inception_score(logits, splits=1)[0]
+    confidence = probabilities.max(1).values.mean().item()
+    details = (f"Inception Score {score:.2f} (real digits about 9.3, an untrained generator "
+               f"about 1); samples per digit class {counts.tolist()}; mean confidence "
+               f"{confidence:.2f}")
+    if score < min_score:
+        fail(f"the digit classifier gives G's samples an Inception Score of {score:.2f}, "
+             f"expected at least {min_score}: G did not learn to draw digits; check train_step "
+             "(D's step on detached fakes, then G's step through the updated D)", details)
+    if classes < min_classes:
+        fail(f"the digit classifier sees {classes} digit classes among G's samples, expected at "
+             f"least {min_classes}: G makes too few kinds of digits (mode collapse)", details)
+    return G, {"inception_score": score, "classes": classes, "counts": counts,
+               "confidence": confidence}
+
+
+# --- Unit 06: evaluation metrics ---------------------------------------------------------------
+
+
+def _covariance(rng: np.random.Generator, d: int, n: int | None = None) -> np.ndarray:
+    """A random covariance matrix ``(d, d)``: well conditioned, or of rank ``n - 1 < d`` when
+    estimated from ``n`` samples (as FID's covariances are when ``N <= d``)."""
+    if n is None:
+        a = rng.normal(size=(d, d))
+        return a @ a.T / d + 0.2 * np.eye(d)
+    return np.cov(rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, size=d), rowvar=False)
+
+
+def _singular_pair(rng: np.random.Generator, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two covariances of rank 3 (4 samples in ``d`` dimensions) whose product trips up the
+    naive square roots: the first of 50 draws where ``scipy.linalg.sqrtm`` is complex and
+    ``np.linalg.eigvals`` has a negative eigenvalue (else the last draw)."""
+    import warnings
+
+    import scipy.linalg
+
+    for _ in range(50):
+        t1, t2 = _covariance(rng, d, n=4), _covariance(rng, d, n=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Matrix is singular": that is the point
+            root = scipy.linalg.sqrtm(t1 @ t2)
+        if np.iscomplexobj(root) and np.linalg.eigvals(t1 @ t2).real.min() < 0:
+            break
+    return t1, t2
+
+
+def _is_complex(value) -> bool:
+    return (isinstance(value, (complex, np.complexfloating))
+            or (isinstance(value, np.ndarray) and np.iscomplexobj(value))
+            or (isinstance(value, torch.Tensor) and value.is_complex()))
+
+
+def _fid_value(fn: Callable, name: str, mu1, sigma1, mu2, sigma2) -> float:
+    __tracebackhide__ = True
+    out = _call_numpy(f"{name}(mu1, sigma1, mu2, sigma2)", fn, mu1, sigma1, mu2, sigma2, name=name)
+    if _is_complex(out):
+        fail("take the real part of the matrix square root: scipy.linalg.sqrtm(sigma1 @ sigma2) "
+             "can come back complex, with tiny imaginary parts from rounding; drop them "
+             "(covmean.real) before the trace", f"{name} returned {out!r}")
+    if isinstance(out, (np.ndarray, torch.Tensor)) and np.size(out) != 1:
+        fail(f"{name} must return one number, got an array of shape {tuple(np.shape(out))}: "
+             "add up the mean term and the trace term")
+    value = _number(out, name)
+    if math.isnan(value):
+        fail(f"{name} returned nan: take the matrix square root with scipy.linalg.sqrtm (np.sqrt "
+             "works entry by entry), and in the eigenvalue route clip tiny negative eigenvalues "
+             "at 0 before their square roots")
+    if not math.isfinite(value):
+        fail(f"{name} returned {value}: the distance between two Gaussians is finite")
+    return value
+
+
+def check_frechet_distance(fn: Callable[..., float], *, seed: int = 0) -> None:
+    """Check ``fn(mu1, sigma1, mu2, sigma2)``: the Fréchet distance between two Gaussians,
+
+        d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^{1/2}),
+
+    one real number, on NumPy float64 inputs (means ``(d,)``, covariances ``(d, d)``),
+    which it must not modify. Compared with :func:`ganlab.metrics.frechet_distance` on
+    random Gaussians (the usual mistakes recognised by their values), then on the closed
+    forms (equal covariances: ``||mu1 - mu2||^2``; equal Gaussians: 0) and on singular
+    covariances, where ``scipy.linalg.sqrtm`` returns a complex matrix.
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+
+    name = _name(fn, "frechet_distance")
+    rng = np.random.default_rng(seed)
+    d = 6
+    mu1 = rng.normal(size=d)
+    mu2 = mu1 + rng.normal(size=d)
+    s1, s2 = _covariance(rng, d), 1.5 * _covariance(rng, d)
+    value = _fid_value(fn, name, mu1, s1, mu2, s2)
+    expected = metrics.frechet_distance(mu1, s1, mu2, s2)
+
+    def root(s):  # the symmetric square root of a covariance
+        lam, u = np.linalg.eigh(s)
+        return (u * np.sqrt(lam)) @ u.T
+
+    diff = mu1 - mu2
+    traces = np.trace(s1) + np.trace(s2)
+    covmean = expected - diff @ diff - traces  # = -2 Tr (s1 s2)^{1/2}
+    with np.errstate(invalid="ignore"):
+        mistakes = [
+            (diff @ diff + traces - covmean, "subtract twice the trace of the square root: "
+             "Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^{1/2}) (you added it)"),
+            (math.sqrt(diff @ diff) + traces + covmean, "the mean term is the squared norm "
+             "||mu1 - mu2||^2 (the sum of the squared differences), not the norm"),
+            (traces + covmean, "add the mean term ||mu1 - mu2||^2: two Gaussians with different "
+             "means are far apart even with equal covariances"),
+            (np.mean(diff**2) + traces + covmean, "sum the squared differences of the means, do "
+             "not average them: ||mu1 - mu2||^2"),
+            (diff @ diff + traces + covmean / 2, "the trace term has a factor 2: subtract "
+             "2 Tr((sigma1 sigma2)^{1/2})"),
+            (diff @ diff + traces - 2 * np.trace(root(s1) @ root(s2)), "take the square root of "
+             "the product, (sigma1 sigma2)^{1/2}, not the product of the square roots "
+             "sigma1^{1/2} sigma2^{1/2} (they differ unless the matrices commute)"),
+            (diff @ diff + traces - 2 * np.sum(np.sqrt(np.diag(s1 @ s2))), "use the matrix "
+             "square root, scipy.linalg.sqrtm(sigma1 @ sigma2): np.sqrt takes the square root "
+             "of each entry"),
+            (math.sqrt(expected), "FID is the squared distance d^2: do not take the square root"),
+        ]
+    _check_number(name, value, expected, mistakes, "||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - "
+                  "2 (sigma1 sigma2)^{1/2})")
+
+    # closed forms: equal covariances leave the mean term only; equal Gaussians are at 0
+    same = _fid_value(fn, name, mu1, s1, mu2, s1.copy())
+    if not math.isclose(same, diff @ diff, rel_tol=1e-6, abs_tol=1e-8):
+        fail(f"with equal covariances the trace term vanishes and FID = ||mu1 - mu2||^2 = "
+             f"{diff @ diff:.8g}, but {name} returned {same:.8g}")
+    zero = _fid_value(fn, name, mu1, s1, mu1.copy(), s1.copy())
+    if abs(zero) > 1e-8 * np.trace(s1):
+        fail(f"the distance of a Gaussian to itself must be 0, but {name} returned {zero:.3g}")
+
+    # singular covariances, estimated from fewer samples than dimensions: a pair whose product
+    # has eigenvalues that rounding makes slightly negative, so that scipy's sqrtm comes back
+    # complex and unclipped square roots of eigenvalues are NaN
+    t1, t2 = _singular_pair(rng, d)
+    value = _fid_value(fn, name, mu1, t1, mu2, t2)
+    expected = metrics.frechet_distance(mu1, t1, mu2, t2)
+    if not math.isclose(value, expected, rel_tol=1e-5, abs_tol=1e-8):
+        fail(f"{name} is off on singular covariances (estimated from fewer samples than "
+             "dimensions, as FID's are for small N): use scipy.linalg.sqrtm and keep the real "
+             "part, or the eigenvalue route with tiny negative eigenvalues clipped at 0",
+             f"returned {value:.8g}; expected {expected:.8g}")
+
+
+def _inception_variant(logits: torch.Tensor, splits: int, *, probabilities: str = "softmax",
+                       kl: str = "forward", marginal: str = "split", order: str = "consecutive",
+                       exp: str = "after", classes: str = "sum", log=torch.log,
+                       ddof: int = 0) -> tuple[float, float]:
+    """The Inception Score computed right, or with one named mistake (for the hints)."""
+    p = torch.sigmoid(logits) if probabilities == "sigmoid" else torch.softmax(logits, 1)
+    n = len(p)
+    parts = [p[j::splits] if order == "strided" else p[j * n // splits:(j + 1) * n // splits]
+             for j in range(splits)]
+    scores = []
+    for part in parts:
+        p_y = (p if marginal == "all" else part).mean(0, keepdim=True)
+        terms = p_y * (log(p_y) - log(part)) if kl == "reverse" else part * (log(part) - log(p_y))
+        per_x = terms.mean(1) if classes == "mean" else terms.sum(1)
+        if exp == "none":
+            scores.append(per_x.mean())
+        elif exp == "inside":
+            scores.append(per_x.exp().mean())
+        else:
+            scores.append(per_x.mean().exp())
+    scores = torch.stack(scores)
+    return scores.mean().item(), scores.std(correction=ddof).item() if splits > 1 else 0.0
+
+
+def _score_pair(out, name: str) -> tuple[float, float]:
+    __tracebackhide__ = True
+    if isinstance(out, (torch.Tensor, np.ndarray)) and np.size(out) == 2:
+        out = tuple(np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out)
+                    .reshape(2))
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        detail = f"got {type(out).__name__}"
+        fail(f"{name} must return a pair (mean, std): the mean and the standard deviation of "
+             "the scores of the splits", detail)
+    values = (_number(out[0], f"{name}'s mean"), _number(out[1], f"{name}'s std"))
+    if math.isnan(values[0]) or math.isnan(values[1]):
+        fail(f"{name} returned nan: the inputs are logits, so turn them into probabilities "
+             "first, p(y|x) = softmax(logits) (torch.softmax(logits, dim=1))")
+    return values
+
+
+def check_inception_score(fn: Callable[..., tuple[float, float]], *, seed: int = 0) -> None:
+    """Check ``fn(logits, splits)``: the Inception Score from a classifier's **logits**.
+
+    ``p(y|x) = softmax(logits)``; the ``N`` rows are cut, in order, into ``splits``
+    consecutive parts; on each, ``IS = exp(mean_x KL(p(y|x) || p(y)))`` with the
+    marginal ``p(y)`` of that part; returns ``(mean, std)`` over the parts, the std with
+    ``ddof = 0``. Compared with :func:`ganlab.metrics.inception_score` (the usual mistakes
+    recognised by their values) and with the closed forms: equal logits give ``(1, 0)``,
+    confident predictions spread evenly over ``C`` classes give ``C``.
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+
+    name = _name(fn, "inception_score")
+    g = torch.Generator().manual_seed(seed)
+    n, c, splits = 200, 10, 10
+    # classes roughly sorted along the rows: consecutive parts each see a few classes only
+    labels = (torch.arange(n) * c // n + torch.randint(0, 3, (n,), generator=g)) % c
+    logits = 1.5 * torch.randn(n, c, generator=g, dtype=torch.float64)
+    logits[torch.arange(n), labels] += 3.0
+    before = logits.clone()
+    out = call(f"{name}(logits, splits={splits})", fn, logits, splits, name=name)
+    if not torch.equal(logits, before):
+        fail(f"{name} must not modify the logits in place")
+    mean, std = _score_pair(out, name)
+    expected = metrics.inception_score(logits, splits)
+    if not _close(mean, expected[0], rel=1e-6):
+        mistakes = [
+            ((expected[1], expected[0]), "return (mean, std) in this order: you swapped them"),
+            (_inception_variant(logits, splits, exp="none"), "IS = exp(mean_x KL(p(y|x) || p(y))): "
+             "take the exponential of the mean KL"),
+            (_inception_variant(logits, splits, exp="inside"), "take the exponential of the mean "
+             "KL, exp(mean_x KL), not the mean of the exponentials"),
+            (_inception_variant(logits, splits, kl="reverse"), "the KL goes from p(y|x) to the "
+             "marginal: KL(p(y|x) || p(y)) = sum_y p(y|x) log(p(y|x) / p(y)) (yours is reversed)"),
+            (_inception_variant(logits, splits, marginal="all"), "compute the marginal p(y) in "
+             "each split, from that split's samples only (not from all N)"),
+            (_inception_variant(logits, splits, order="strided"), "cut the samples into splits "
+             "consecutive parts, rows j N / splits to (j + 1) N / splits, in order: no striding "
+             "(logits[j::splits]) or shuffling"),
+            (_inception_variant(logits, splits, classes="mean"), "sum the KL over the classes y, "
+             "do not average: KL = sum_y p(y|x) log(p(y|x) / p(y))"),
+            (_inception_variant(logits, splits, probabilities="sigmoid"), "p(y|x) is the softmax "
+             "of the logits over the classes (torch.softmax(logits, dim=1)), not a sigmoid per "
+             "class"),
+            (_inception_variant(logits, splits, log=torch.log2), "use the natural log: the KL is "
+             "in nats and IS = exp(KL)"),
+            (metrics.inception_score(logits, 1), "score each of the splits parts separately and "
+             "return the mean and the std over them (you scored all N samples at once)"),
+        ]
+        for (wrong_mean, wrong_std), hint in mistakes:
+            if _close(mean, wrong_mean, rel=1e-6) and _close(std, wrong_std, rel=1e-4):
+                fail(hint, f"{name} returned ({mean:.6g}, {std:.6g}); expected "
+                     f"({expected[0]:.6g}, {expected[1]:.6g})")
+        fail(f"{name} returned a mean of {mean:.6g}, expected {expected[0]:.6g}: on each split, "
+             "exp(mean_x KL(p(y|x) || p(y))) with p(y|x) = softmax(logits)")
+    if not _close(std, expected[1], rel=1e-4):
+        if _close(std, _inception_variant(logits, splits, ddof=1)[1], rel=1e-4):
+            fail("use the standard deviation with ddof = 0 over the splits: np.std's default, "
+                 "torch's .std(correction=0) (torch's .std() divides by splits - 1)")
+        fail(f"{name} returned a std of {std:.6g}, expected {expected[1]:.6g}: the standard "
+             "deviation (ddof = 0) of the scores of the splits")
+
+    # closed forms: an undecided classifier scores 1; confident, even answers score C
+    flat = _score_pair(call(f"{name}(equal logits, splits=5)", fn, torch.zeros(50, c,
+                            dtype=torch.float64), 5, name=name), name)
+    if not (_close(flat[0], 1.0, rel=1e-9) and abs(flat[1]) < 1e-9):
+        fail(f"equal logits (p(y|x) = p(y) for every x) must give IS = 1 with std 0, got {flat}")
+    sure = 30.0 * F.one_hot(torch.arange(100) % c, c).double()
+    confident = _score_pair(call(f"{name}(confident logits, splits=1)", fn, sure, 1, name=name),
+                            name)
+    want = metrics.inception_score(sure, 1)[0]
+    if not _close(confident[0], want, rel=1e-6):
+        fail(f"confident predictions spread evenly over the {c} classes must give IS = {want:.6g} "
+             f"(about C = {c}), got {confident[0]:.6g}")
+
+
+def _neighbour_output(out, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    __tracebackhide__ = True
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        fail(f"{name} must return a pair (distances, indices), each of shape (Q, k)",
+             f"got {type(out).__name__}")
+    distances, indices = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor)
+                          else v.detach().cpu() for v in out)
+    if indices.is_floating_point() and not distances.is_floating_point():
+        fail("return (distances, indices) in this order: you swapped them")
+    if indices.dim() > 2:
+        fail("return the indices of the neighbours in reference (integers), not the images")
+    if indices.is_floating_point():
+        fail("the indices must be integers, the positions of the neighbours in reference "
+             "(torch.topk(...).indices or argsort)")
+    return distances.double(), indices.long()
+
+
+def _same_distances(got: torch.Tensor, want: torch.Tensor) -> bool:
+    """Equal distances up to float32 rounding, compared as squares: a distance computed as
+    ``sqrt(|q|^2 + |r|^2 - 2 q.r)`` in float32 is off by up to ~0.02 near 0 (an exact copy)."""
+    return bool(((got.double().pow(2) - want.pow(2)).abs() <= 1e-4 * want.pow(2) + 1e-3).all())
+
+
+def check_nearest_neighbours(fn: Callable[..., tuple], *, seed: int = 0) -> None:
+    """Check ``fn(queries, reference, k)``: the ``k`` nearest reference images of each query.
+
+    Images ``(Q, 1, 28, 28)`` and ``(R, 1, 28, 28)`` (flattened to pixel vectors), the
+    Euclidean distance ``||q - r||``; returns ``(distances, indices)``, both ``(Q, k)``
+    (also for ``k = 1``), each row sorted by increasing distance, as
+    :func:`ganlab.metrics.nearest_neighbours`. One query is an exact copy of a reference
+    image: its first neighbour is that image, at distance 0.
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+
+    name = _name(fn, "nearest_neighbours")
+    g = torch.Generator().manual_seed(seed)
+    reference, queries = _images(40, g), _images(6, g)
+    queries[2] = reference[17]  # an exact copy
+    q = len(queries)
+    hints = {"must match the size of tensor": "flatten the images to pixel vectors first, "
+             "x.flatten(1) of shape (N, 784): torch.cdist compares the rows of two matrices"}
+    for k in (3, 1):
+        before = (queries.clone(), reference.clone())
+        out = call(f"{name}(queries, reference, k={k})", fn, queries, reference, k, name=name,
+                   hints=hints)
+        if not (torch.equal(queries, before[0]) and torch.equal(reference, before[1])):
+            fail(f"{name} must not modify queries or reference in place")
+        distances, indices = _neighbour_output(out, name)
+        if _shape(indices) != (q, k) or _shape(distances) != (q, k):
+            got = f"got distances {_shape(distances)} and indices {_shape(indices)}"
+            if _shape(indices) == (k, q) and k > 1:
+                fail(f"return one row per query: shape (Q, k) = {(q, k)}, not (k, Q)", got)
+            if _shape(indices) == (q,):
+                fail(f"keep the k dimension: return shape (Q, k) = {(q, k)} even for k = 1", got)
+            fail(f"{name} must return distances and indices of shape (Q, k) = {(q, k)}: the k "
+                 f"nearest reference images of each of the Q queries", got)
+        want_d, want_i = metrics.nearest_neighbours(queries, reference, k)
+        flat_q, flat_r = queries.flatten(1).double(), reference.flatten(1).double()
+        all_d = torch.cdist(flat_q, flat_r)
+        if not torch.equal(indices, want_i):
+            if indices.min() >= 0 and indices.max() < q and indices.dim() == 2 \
+                    and torch.equal(indices[:, 0], torch.arange(q)):
+                fail("compare each query with the reference images, not with the other queries: "
+                     "every query came out as its own nearest neighbour")
+            farthest = all_d.topk(k, dim=1, largest=True).indices
+            if torch.equal(indices, farthest):
+                fail("the nearest neighbours have the smallest distances: sort in increasing "
+                     "order (torch.topk(..., largest=False) or argsort)")
+            if torch.equal(indices.sort(1).values, want_i.sort(1).values):
+                fail("sort each row by increasing distance: the nearest neighbour comes first")
+            l1 = torch.cdist(flat_q, flat_r, p=1).topk(k, dim=1, largest=False).indices
+            if torch.equal(indices, l1):
+                fail("use the Euclidean distance, the square root of the sum of squared pixel "
+                     "differences, not the sum of absolute differences")
+            fail(f"{name} did not find the k reference images nearest to each query (Euclidean "
+                 "distance between the flattened images)",
+                 f"indices of query 0: {indices[0].tolist()}, expected {want_i[0].tolist()}")
+        if not _same_distances(distances, want_d):
+            for wrong, hint in [
+                (want_d**2, "return the Euclidean distance ||q - r||: take the square root of "
+                 "the sum of squared differences"),
+                (want_d / math.sqrt(flat_q.shape[1]), "sum the squared differences over the "
+                 "pixels, do not average them: ||q - r|| = sqrt(sum_i (q_i - r_i)^2)"),
+            ]:
+                if _same_distances(distances, wrong):
+                    fail(hint)
+            fail(f"{name} returned the right neighbours at the wrong distances: return the "
+                 "Euclidean distances ||q - r|| of the neighbours",
+                 f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
+
+
+def check_model_scores(frechet_distance: Callable[..., float],
+                       inception_score: Callable[..., tuple[float, float]],
+                       real_features: torch.Tensor,
+                       samples: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *,
+                       splits: int = 10) -> dict[str, dict]:
+    """Score sample sets with the student's FID and IS, and check them against ganlab.metrics.
+
+    ``real_features`` are classifier features ``(N, d)`` of real images; ``samples`` maps a
+    model's name to the ``(features, logits)`` of its samples. FID fits a Gaussian to each
+    set (:func:`ganlab.metrics.gaussian_statistics`, NumPy float64) and calls
+    ``frechet_distance``; IS calls ``inception_score(logits, splits)``. Returns
+    ``{name: {"fid": float, "is": (mean, std)}}``, computed by the student's functions.
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+
+    mu_r, sigma_r = (t.numpy() for t in metrics.gaussian_statistics(real_features))
+    scores = {}
+    for model, (features, logits) in samples.items():
+        mu, sigma = (t.numpy() for t in metrics.gaussian_statistics(features))
+        fid = _fid_value(frechet_distance, _name(frechet_distance, "frechet_distance"),
+                         mu_r, sigma_r, mu, sigma)
+        want = metrics.frechet_distance(mu_r, sigma_r, mu, sigma)
+        if not math.isclose(fid, want, rel_tol=1e-5, abs_tol=1e-6):
+            fail(f"your frechet_distance gives {fid:.6g} for {model}, ganlab.metrics "
+                 f"{want:.6g}: on {mu.shape[0]}-dimensional features the covariances can be "
+                 "nearly singular; keep the real part of sqrtm, or clip tiny negative "
+                 "eigenvalues at 0")
+        name = _name(inception_score, "inception_score")
+        pair = _score_pair(call(f"{name}(logits, splits={splits})", inception_score,
+                                logits.clone(), splits, name=name), name)
+        want_is = metrics.inception_score(logits, splits)
+        if not (_close(pair[0], want_is[0], rel=1e-5) and _close(pair[1], want_is[1], rel=1e-3)):
+            fail(f"your inception_score gives {pair[0]:.6g} ± {pair[1]:.3g} for {model}, "
+                 f"ganlab.metrics {want_is[0]:.6g} ± {want_is[1]:.3g}: do the logits of the "
+                 "classifier (float32) need a step yours skips?")
+        scores[model] = {"fid": fid, "is": pair}
+    return scores
+
+
+def check_memorisation(nearest_neighbours: Callable[..., tuple], queries: torch.Tensor,
+                       train_images: torch.Tensor, *, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the student's ``nearest_neighbours(queries, train_images, k)`` on real images.
+
+    Checks the distances against :func:`ganlab.metrics.nearest_neighbours` (the indices too,
+    except between neighbours at nearly equal distances, which float32 may order either
+    way) and returns ``(distances, indices)``, both ``(Q, k)``.
+    """
+    __tracebackhide__ = True
+    from ganlab import metrics
+
+    name = _name(nearest_neighbours, "nearest_neighbours")
+    out = call(f"{name}(queries, train_images, k={k})", nearest_neighbours, queries,
+               train_images, k, name=name)
+    distances, indices = _neighbour_output(out, name)
+    want_d, want_i = metrics.nearest_neighbours(queries, train_images, k)
+    if _shape(distances) != _shape(want_d) or _shape(indices) != _shape(want_i):
+        fail(f"{name} must return distances and indices of shape (Q, k) = {_shape(want_d)}")
+    if not _same_distances(distances, want_d):
+        fail(f"{name} gives other distances than ganlab.metrics.nearest_neighbours on these "
+             "images", f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
+    gaps = torch.cat([want_d.diff(dim=1), torch.full((len(want_d), 1), math.inf,
+                                                      dtype=want_d.dtype)], 1)
+    clear = (gaps > 0.05) & torch.cat([torch.full((len(want_d), 1), True), gaps[:, :-1] > 0.05], 1)
+    if not torch.equal(indices[clear], want_i[clear]):
+        fail(f"{name} finds other neighbours than ganlab.metrics.nearest_neighbours on these "
+             "images")
+    return distances.float(), indices

@@ -7,11 +7,12 @@ import time
 
 import numpy as np
 import pytest
+import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab import checks, losses, theory, toy
+from ganlab import checks, losses, metrics, theory, toy
 from ganlab.gan import discriminator_step, generator_step
 from ganlab.losses import LOG_2PI, contractive_penalty, reconstruction_error
 from ganlab.models import Autoencoder, add_noise
@@ -977,3 +978,534 @@ def test_released_notebook_checks_say_not_implemented(notebook, monkeypatch):
         assert errors and errors[0].ename == "AssertionError", (cell.id, errors)
         first_lines.append(errors[0].evalue.splitlines()[0])
     assert first_lines == [f"{name} {NOT_IMPLEMENTED}" for name in RELEASED[notebook]]
+
+
+# === Unit 05: the DCGAN ======================================================================
+
+class DCGen(nn.Module):
+    """A DCGAN generator for 28x28 digits; each keyword is one typical mistake."""
+
+    def __init__(self, latent_dim=64, channels=16, *, last=nn.Tanh, output_norm=False, norms=True,
+                 upsample=False, hidden_linear=False, unflatten=True, padding=1, bn2d_first=False,
+                 store_latent_dim=True, unused=False, ignores_z=False):
+        super().__init__()
+        if store_latent_dim:
+            self.latent_dim = latent_dim
+        c = channels
+        self.ignores_z = ignores_z
+        norm = (nn.BatchNorm2d if bn2d_first else nn.BatchNorm1d) if norms else nn.Identity
+        project = [nn.Linear(latent_dim, 2 * c * 49, bias=False), norm(2 * c * 49), nn.ReLU()]
+        if hidden_linear:
+            project = [nn.Linear(latent_dim, 64), nn.ReLU(), nn.Linear(64, 2 * c * 49), nn.ReLU()]
+        if unflatten:
+            project.append(nn.Unflatten(1, (2 * c, 7, 7)))
+        if upsample:
+            up = [nn.Upsample(scale_factor=2), nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU(),
+                  nn.Upsample(scale_factor=2), nn.Conv2d(c, 1, 3, padding=1)]
+        else:
+            up = [nn.ConvTranspose2d(2 * c, c, 4, 2, padding, bias=False),
+                  nn.BatchNorm2d(c) if norms else nn.Identity(), nn.ReLU(),
+                  nn.ConvTranspose2d(c, 1, 4, 2, padding)]
+        self.net = nn.Sequential(*project, *up, *([nn.BatchNorm2d(1)] if output_norm else []), last())
+        if unused:
+            self.extra = nn.Linear(2, 2)
+
+    def forward(self, z):
+        return self.net(0 * z if self.ignores_z else z)
+
+
+def dc_gen(**mistake):
+    return lambda latent_dim: DCGen(latent_dim, **mistake)
+
+
+class FlatGenerator(nn.Module):
+    def __init__(self, latent_dim):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(nn.Linear(latent_dim, 784), nn.BatchNorm1d(784), nn.Tanh())
+        self.up = nn.ConvTranspose2d(1, 1, 2, 2)  # present but never used on the way out
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class DCDisc(nn.Module):
+    """A DCGAN discriminator for 28x28 digits; each keyword is one typical mistake."""
+
+    def __init__(self, channels=16, *, squeeze=True, sigmoid=None, pool=False, input_norm=False,
+                 norms=True, relu=False, hidden_linear=False, in_features=None, bn1d=False):
+        super().__init__()
+        c = channels
+        act = nn.ReLU if relu else (lambda: nn.LeakyReLU(0.2))
+        stride = 1 if pool else 2
+        down = [nn.Conv2d(1, c, 3 if pool else 4, stride, 1)]
+        down += [nn.BatchNorm2d(c)] if input_norm else []
+        down += [act()] + ([nn.MaxPool2d(2)] if pool else [])
+        norm = (nn.BatchNorm1d if bn1d else nn.BatchNorm2d)(2 * c) if norms else nn.Identity()
+        down += [nn.Conv2d(c, 2 * c, 3 if pool else 4, stride, 1, bias=False), norm, act()]
+        down += [nn.MaxPool2d(2)] if pool else []
+        head = [nn.Linear(2 * c * 49, 32), act(), nn.Linear(32, 1)] if hidden_linear else [
+            nn.Linear(in_features or 2 * c * 49, 1)]
+        self.net = nn.Sequential(*down, nn.Flatten(), *head,
+                                 *([nn.Sigmoid()] if sigmoid == "module" else []))
+        self.squeeze, self.sigmoid = squeeze, sigmoid
+
+    def forward(self, x):
+        out = self.net(x)
+        out = torch.sigmoid(out) if self.sigmoid == "function" else out
+        return out.squeeze(1) if self.squeeze else out
+
+
+def dc_disc(**mistake):
+    return lambda: DCDisc(**mistake)
+
+
+def test_dcgan_networks_reference_passes():
+    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    checks.check_dcgan_generator(DCGen)
+    checks.check_dcgan_generator(DCGen, latent_dim=16, seed=1)
+    checks.check_dcgan_generator(lambda latent_dim: DCGANGenerator("cpu28"))  # projects by a 7x7 transposed conv
+    checks.check_dcgan_discriminator(DCDisc)
+    checks.check_dcgan_discriminator(lambda: DCGANDiscriminator("cpu28"), seed=1)
+
+
+@pytest.mark.parametrize("make, hint", [
+    (dc_gen(last=nn.Identity), "G must end with tanh: images are in [-1, 1]"),
+    (dc_gen(last=nn.Sigmoid), "G must end with tanh, not a sigmoid or a ReLU"),
+    (dc_gen(output_norm=True), "no batch norm on G's output layer"),
+    (dc_gen(norms=False), "add batch norm to G's hidden layers"),
+    (dc_gen(upsample=True), "upsample with transposed convolutions"),
+    (dc_gen(hidden_linear=True), "use one Linear layer only, to project z"),
+    (dc_gen(unflatten=False), "reshape the projection of z to feature maps (N, C, 7, 7)"),
+    (dc_gen(padding=0), "G(z) must return images of shape (N, 1, 28, 28), got (8, 1, 34, 34): check the kernel sizes"),
+    (dc_gen(bn2d_first=True), "use nn.BatchNorm1d after a Linear layer"),
+    (dc_gen(store_latent_dim=False), "store the size of z as an attribute"),
+    (dc_gen(unused=True), "parameter extra.weight of G gets no gradient"),
+    (dc_gen(ignores_z=True), "G(z) must depend on z"),
+    (dc_gen(channels=256), "G has 3,757,569 parameters, more than 2,000,000"),
+    (FlatGenerator, "G(z) must return images of shape (N, 1, 28, 28), got (8, 784)"),
+    (stub_named("Generator"), "Generator " + NOT_IMPLEMENTED),
+])
+def test_dcgan_generator_mistakes(make, hint):
+    assert first_line(checks.check_dcgan_generator, make).startswith(hint)
+
+
+@pytest.mark.parametrize("make, hint", [
+    (dc_disc(squeeze=False), "D(x) must return one logit per image, shape (N,): squeeze"),
+    (dc_disc(sigmoid="module"), "D must return logits, not probabilities"),
+    (dc_disc(sigmoid="function"), "D must return logits, not probabilities"),
+    (dc_disc(pool=True), "downsample with strided convolutions"),
+    (dc_disc(input_norm=True), "no batch norm on D's input layer"),
+    (dc_disc(norms=False), "add batch norm (nn.BatchNorm2d) after D's hidden convolutions"),
+    (dc_disc(relu=True), "use nn.LeakyReLU(0.2) in D, not ReLU"),
+    (dc_disc(hidden_linear=True), "no fully connected hidden layers in D"),
+    (dc_disc(in_features=16 * 49), "flatten the last feature maps (nn.Flatten()) and give the final nn.Linear"),
+    (dc_disc(bn1d=True), "use nn.BatchNorm2d after convolutions"),
+    (stub_named("Discriminator"), "Discriminator " + NOT_IMPLEMENTED),
+])
+def test_dcgan_discriminator_mistakes(make, hint):
+    assert first_line(checks.check_dcgan_discriminator, make).startswith(hint)
+
+
+def my_train_step(mistake=None):
+    """One DCGAN training step; ``mistake`` names one typical mistake."""
+    def train_step(G, D, opt_d, opt_g, x_real, z):
+        fake = G(z)
+        if mistake == "generator first":
+            g_loss = sp(-D(fake)).mean()
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            fake = G(z)
+        if mistake == "logits before D's step":
+            early = D(fake)
+        shown = fake if mistake in ("no detach", "no detach, reused fake") else fake.detach()
+        if mistake == "together":
+            logits = D(torch.cat([x_real, shown]))
+            real_logits, fake_logits = logits[:len(x_real)], logits[len(x_real):]
+        else:
+            real_logits, fake_logits = D(x_real), D(shown)
+        d_loss = losses.discriminator_loss(real_logits, fake_logits)
+        if mistake == "swapped labels":
+            d_loss = sp(real_logits).mean() + sp(-fake_logits).mean()
+        if mistake == "averaged":
+            d_loss = d_loss / 2
+        if mistake != "no zero_grad for D":
+            opt_d.zero_grad()
+        d_loss.backward()
+        if mistake == "backward both, then step":
+            g_loss = sp(-D(fake)).mean()
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_d.step()
+            opt_g.step()
+            return d_loss.item(), g_loss.item()
+        opt_d.step()
+        if mistake == "generator first":
+            return d_loss.item(), g_loss.item()
+        if mistake == "no detach":
+            fake = G(z)
+        logits = early if mistake == "logits before D's step" else D(fake)
+        g_loss = {"minimax": -sp(logits).mean(), "label 0": sp(logits).mean()}.get(mistake, sp(-logits).mean())
+        if mistake != "no zero_grad for G":
+            opt_g.zero_grad()
+        g_loss.backward()
+        if mistake != "no G step":
+            opt_g.step()
+        if mistake == "steps D again":
+            opt_d.step()
+        return {"no return": None, "swapped return": (g_loss.item(), d_loss.item())}.get(
+            mistake, (d_loss.item(), g_loss.item()))
+    return train_step
+
+
+def bce_train_step(G, D, opt_d, opt_g, x_real, z):
+    """The step written with BCE and labels, and fresh fakes for G (the same numbers)."""
+    with torch.no_grad():
+        fake = G(z)
+    real_logits, fake_logits = D(x_real), D(fake)
+    d_loss = bce_logits(real_logits, ones(real_logits)) + bce_logits(fake_logits, zeros(fake_logits))
+    opt_d.zero_grad()
+    d_loss.backward()
+    opt_d.step()
+    logits = D(G(z))
+    g_loss = bce_logits(logits, ones(logits))
+    opt_g.zero_grad()
+    g_loss.backward()
+    opt_g.step()
+    return d_loss, g_loss.item()  # a 0-d tensor is a number too
+
+
+def test_dcgan_train_step_reference_passes():
+    checks.check_dcgan_train_step(my_train_step())
+    checks.check_dcgan_train_step(bce_train_step, seed=1)
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no detach", "detach the fakes in D's loss, D(fake.detach()): D's loss must not backpropagate into G"),
+    ("no detach, reused fake", "detach the fakes in D's loss, D(fake.detach()): D's backward pass must leave"),
+    ("no zero_grad for D", "call optimizer.zero_grad() before loss.backward(): D still held"),
+    ("no zero_grad for G", "call optimizer.zero_grad() before loss.backward(): G still held"),
+    ("minimax", "use the non-saturating loss for G"),
+    ("label 0", "G's fakes get label 1 in G's loss"),
+    ("swapped labels", "real images get label 1 and fakes label 0 in D's loss"),
+    ("averaged", "add the two terms of D's loss, do not average them"),
+    ("together", "call D separately on the real batch and on the fakes"),
+    ("generator first", "update D first, then G"),
+    ("steps D again", "step D once, before G's loss"),
+    ("no G step", "update G after D"),
+    ("logits before D's step", "compute G's loss from a new D(fake) after D's step"),
+    ("backward both, then step", "finish D's step (zero_grad, backward, step) before G's loss is backpropagated"),
+    ("no return", "train_step must return the two losses as a pair"),
+    ("swapped return", "return the losses in the order (d_loss, g_loss)"),
+])
+def test_dcgan_train_step_mistakes(mistake, hint):
+    assert first_line(checks.check_dcgan_train_step, named(my_train_step(mistake), "train_step")).startswith(hint)
+
+
+def test_dcgan_train_step_stub():
+    assert first_line(checks.check_dcgan_train_step, stub_named("train_step")) == "train_step " + NOT_IMPLEMENTED
+
+
+class Replay(nn.Module):
+    """A "generator" that returns given images, whatever its noise."""
+
+    latent_dim = 4
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def forward(self, z):
+        return self.images[torch.arange(len(z)) % len(self.images)]
+
+
+@pytest.fixture(scope="module")
+def test_digits():
+    from ganlab.data import load_images
+
+    return load_images("mnist-5k", "test").tensors
+
+
+def test_trained_dcgan(test_digits):
+    images, labels = test_digits
+    G, scores = checks.check_trained_dcgan(lambda: Replay(images), min_score=8.0, min_classes=10)
+    assert scores["classes"] == 10 and scores["inception_score"] > 8 and scores["confidence"] > 0.9
+    four = images[labels < 4]
+    assert first_line(checks.check_trained_dcgan, lambda: Replay(four), min_score=2.5,
+                      min_classes=7).startswith("the digit classifier sees 4 digit classes")
+    grey = torch.zeros(10, 1, 28, 28)
+    assert first_line(checks.check_trained_dcgan, lambda: Replay(grey), min_score=2.5,
+                      min_classes=7).startswith("the digit classifier gives G's samples an Inception Score of 1.00")
+    assert first_line(checks.check_trained_dcgan, lambda: Replay(grey * float("nan")), min_score=2.5,
+                      min_classes=7).startswith("G(z) contains NaN")
+    assert first_line(checks.check_trained_dcgan, lambda: Replay(2 * images), min_score=2.5,
+                      min_classes=7).startswith("G must end with tanh")
+
+    def train_my_dcgan():
+        return stub_named("train_step")()
+    assert first_line(checks.check_trained_dcgan, train_my_dcgan, min_score=2.5,
+                      min_classes=7) == "train_step " + NOT_IMPLEMENTED
+
+
+# === Unit 06: evaluation metrics =============================================================
+
+def sqrtm_fid(mu1, sigma1, mu2, sigma2):
+    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2).real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def eigen_fid(mu1, sigma1, mu2, sigma2, clip=True):
+    eigenvalues = np.linalg.eigvals(sigma1 @ sigma2).real
+    root = np.sqrt(np.clip(eigenvalues, 0, None) if clip else eigenvalues)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * root.sum())
+
+
+def fid_parts(mean_term=lambda d: d @ d, sign=-2.0, trace=lambda s1, s2: np.trace(scipy.linalg.sqrtm(s1 @ s2).real)):
+    """A Fréchet distance assembled from its parts, each replaceable by a mistake."""
+    return lambda mu1, s1, mu2, s2: float(mean_term(mu1 - mu2) + np.trace(s1) + np.trace(s2) + sign * trace(s1, s2))
+
+
+def complex_fid(mu1, sigma1, mu2, sigma2):
+    diff = mu1 - mu2
+    return diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(scipy.linalg.sqrtm(sigma1 @ sigma2))
+
+
+def inplace_fid(mu1, sigma1, mu2, sigma2):
+    sigma1 += 0.0 * sigma1  # harmless, but in place
+    mu1 -= mu2
+    return float(mu1 @ mu1 + np.trace(sigma1) + np.trace(sigma2)
+                 - 2 * np.trace(scipy.linalg.sqrtm(sigma1 @ sigma2).real))
+
+
+@pytest.fixture
+def quiet_sqrtm():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sqrtm warns about singular matrices
+        yield
+
+
+@pytest.mark.usefixtures("quiet_sqrtm")
+def test_frechet_distance_reference_passes():
+    checks.check_frechet_distance(metrics.frechet_distance)
+    checks.check_frechet_distance(sqrtm_fid, seed=1)
+    checks.check_frechet_distance(eigen_fid, seed=2)
+
+
+def symmetric_root(s):
+    lam, u = np.linalg.eigh(s)
+    return (u * np.sqrt(lam)) @ u.T
+
+
+@pytest.mark.usefixtures("quiet_sqrtm")
+@pytest.mark.parametrize("fn, hint", [
+    (fid_parts(sign=+2.0), "subtract twice the trace of the square root"),
+    (fid_parts(mean_term=lambda d: np.sqrt(d @ d)), "the mean term is the squared norm ||mu1 - mu2||^2"),
+    (fid_parts(mean_term=lambda d: 0.0), "add the mean term ||mu1 - mu2||^2"),
+    (fid_parts(mean_term=lambda d: np.mean(d**2)), "sum the squared differences of the means, do not average them"),
+    (fid_parts(sign=-1.0), "the trace term has a factor 2"),
+    (fid_parts(trace=lambda s1, s2: np.trace(symmetric_root(s1) @ symmetric_root(s2))),
+     "take the square root of the product, (sigma1 sigma2)^{1/2}, not the product of the square roots"),
+    (fid_parts(trace=lambda s1, s2: np.trace(np.sqrt(s1 @ s2))), "use the matrix square root, scipy.linalg.sqrtm"),
+    (lambda *args: np.sqrt(sqrtm_fid(*args)), "FID is the squared distance d^2: do not take the square root"),
+    (complex_fid, "take the real part of the matrix square root"),
+    (lambda *args: eigen_fid(*args, clip=False), "frechet_distance returned nan: take the matrix square root"),
+    (inplace_fid, "frechet_distance must not modify its input arrays in place"),
+    (lambda mu1, s1, mu2, s2: (mu1 - mu2) ** 2, "frechet_distance must return one number, got an array of shape (6,)"),
+    (stub_named("frechet_distance"), "frechet_distance " + NOT_IMPLEMENTED),
+])
+def test_frechet_distance_mistakes(fn, hint):
+    assert first_line(checks.check_frechet_distance, named(fn, "frechet_distance")).startswith(hint)
+
+
+def my_inception_score(mistake=None):
+    """The Inception Score from logits; ``mistake`` names one typical mistake."""
+    def inception_score(logits, splits=10):
+        if mistake == "probabilities as logits":
+            p = logits
+        elif mistake == "sigmoid":
+            p = torch.sigmoid(logits)
+        else:
+            p = torch.softmax(logits, dim=1)
+        n = len(p)
+        parts = ([p[j::splits] for j in range(splits)] if mistake == "strided"
+                 else [p] if mistake == "no splits" else p.tensor_split(splits))
+        log = torch.log2 if mistake == "log2" else torch.log
+        scores = []
+        for part in parts:
+            p_y = (p if mistake == "marginal of all" else part).mean(0, keepdim=True)
+            if mistake == "reversed KL":
+                kl = (p_y * (log(p_y) - log(part))).sum(1)
+            else:
+                terms = part * (log(part) - log(p_y))
+                kl = terms.mean(1) if mistake == "mean over classes" else terms.sum(1)
+            scores.append({"no exp": kl.mean(), "exp inside": kl.exp().mean()}.get(mistake, kl.mean().exp()))
+        scores = torch.stack(scores)
+        std = scores.std() if mistake == "ddof 1" else scores.std(correction=0)
+        if mistake == "no splits":
+            std = torch.zeros(())
+        if mistake == "mean only":
+            return scores.mean().item()
+        if mistake == "swapped":
+            return std.item(), scores.mean().item()
+        assert n == len(p)
+        return scores.mean().item(), std.item()
+    return inception_score
+
+
+def test_inception_score_reference_passes():
+    checks.check_inception_score(lambda logits, splits: metrics.inception_score(logits, splits))
+    checks.check_inception_score(my_inception_score(), seed=1)
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("probabilities as logits", "inception_score returned nan: the inputs are logits"),
+    ("sigmoid", "p(y|x) is the softmax of the logits over the classes"),
+    ("strided", "cut the samples into splits consecutive parts"),
+    ("no splits", "score each of the splits parts separately"),
+    ("log2", "use the natural log"),
+    ("marginal of all", "compute the marginal p(y) in each split"),
+    ("reversed KL", "the KL goes from p(y|x) to the marginal"),
+    ("mean over classes", "sum the KL over the classes y, do not average"),
+    ("no exp", "IS = exp(mean_x KL(p(y|x) || p(y))): take the exponential of the mean KL"),
+    ("exp inside", "take the exponential of the mean KL, exp(mean_x KL), not the mean of the exponentials"),
+    ("ddof 1", "use the standard deviation with ddof = 0 over the splits"),
+    ("mean only", "inception_score must return a pair (mean, std)"),
+    ("swapped", "return (mean, std) in this order: you swapped them"),
+])
+def test_inception_score_mistakes(mistake, hint):
+    assert first_line(checks.check_inception_score, named(my_inception_score(mistake), "inception_score")).startswith(hint)
+
+
+def test_inception_score_in_place_and_stub():
+    def inception_score(logits, splits=10):
+        logits -= logits.max(1, keepdim=True).values  # a stable softmax, but in place
+        return metrics.inception_score(logits, splits)
+
+    assert first_line(checks.check_inception_score, inception_score).startswith(
+        "inception_score must not modify the logits in place")
+    assert first_line(checks.check_inception_score, stub_named("inception_score")) == \
+        "inception_score " + NOT_IMPLEMENTED
+
+
+def my_nearest_neighbours(mistake=None):
+    """The k nearest reference images of each query; ``mistake`` names one typical mistake."""
+    def nearest_neighbours(queries, reference, k=1):
+        q = queries if mistake == "no flatten" else queries.flatten(1)
+        r = q if mistake == "queries only" else reference if mistake == "no flatten" else reference.flatten(1)
+        d = torch.cdist(q, r, p=1 if mistake == "L1" else 2)
+        if mistake == "squared":
+            d = d**2
+        if mistake == "mean":
+            d = d / math.sqrt(q.shape[1])
+        distances, indices = d.topk(k, dim=1, largest=mistake == "farthest")
+        if mistake == "unsorted":
+            distances, indices = distances.flip(1), indices.flip(1)
+        if mistake == "transposed":
+            return distances.T, indices.T
+        if mistake == "squeezed":
+            return distances.squeeze(1), indices.squeeze(1)
+        if mistake == "swapped":
+            return indices, distances
+        if mistake == "images":
+            return distances, reference[indices]
+        return distances, indices
+    return nearest_neighbours
+
+
+def test_nearest_neighbours_reference_passes():
+    checks.check_nearest_neighbours(lambda q, r, k: metrics.nearest_neighbours(q, r, k))
+    checks.check_nearest_neighbours(my_nearest_neighbours(), seed=1)
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("squared", "return the Euclidean distance ||q - r||: take the square root"),
+    ("mean", "sum the squared differences over the pixels, do not average them"),
+    ("L1", "use the Euclidean distance"),
+    ("farthest", "the nearest neighbours have the smallest distances"),
+    ("unsorted", "sort each row by increasing distance"),
+    ("queries only", "compare each query with the reference images, not with the other queries"),
+    ("transposed", "return one row per query: shape (Q, k) = (6, 3), not (k, Q)"),
+    ("squeezed", "keep the k dimension: return shape (Q, k) = (6, 1) even for k = 1"),
+    ("swapped", "return (distances, indices) in this order"),
+    ("images", "return the indices of the neighbours in reference (integers), not the images"),
+    ("no flatten", "flatten the images to pixel vectors first"),
+])
+def test_nearest_neighbours_mistakes(mistake, hint):
+    assert first_line(checks.check_nearest_neighbours, named(my_nearest_neighbours(mistake), "nearest_neighbours")).startswith(hint)
+
+
+def test_nearest_neighbours_stub():
+    assert first_line(checks.check_nearest_neighbours, stub_named("nearest_neighbours")) == \
+        "nearest_neighbours " + NOT_IMPLEMENTED
+
+
+@pytest.mark.usefixtures("quiet_sqrtm")
+def test_model_scores():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 8, generator=g)
+    samples = {"close": (real[:200] + 0.1 * torch.randn(200, 8, generator=g), torch.randn(200, 5, generator=g)),
+               "far": (2 * torch.randn(200, 8, generator=g) + 1, 3 * torch.randn(200, 5, generator=g))}
+    scores = checks.check_model_scores(sqrtm_fid, my_inception_score(), real, samples)
+    assert scores["close"]["fid"] < scores["far"]["fid"]
+    for name, (features, logits) in samples.items():
+        assert scores[name]["fid"] == pytest.approx(metrics.fid(real, features), rel=1e-6)
+        assert scores[name]["is"] == pytest.approx(metrics.inception_score(logits, 10), rel=1e-6)
+    assert first_line(checks.check_model_scores, fid_parts(sign=2.0), my_inception_score(), real,
+                      samples).startswith("your frechet_distance gives")
+    assert first_line(checks.check_model_scores, sqrtm_fid, my_inception_score("ddof 1"), real,
+                      samples).startswith("your inception_score gives")
+    assert first_line(checks.check_model_scores, stub_named("frechet_distance"), my_inception_score(),
+                      real, samples) == "frechet_distance " + NOT_IMPLEMENTED
+
+
+def test_memorisation(test_digits):
+    images = test_digits[0]
+    queries = torch.cat([images[:5], (images[5:10] + 0.1).clamp(-1, 1)])
+    distances, indices = checks.check_memorisation(my_nearest_neighbours(), queries, images[:300], k=3)
+    assert distances.shape == indices.shape == (10, 3)
+    assert torch.equal(indices[:5, 0], torch.arange(5)) and (distances[:5, 0] < 0.05).all()  # copies
+    assert first_line(checks.check_memorisation, my_nearest_neighbours("squared"), queries,
+                      images[:300]).startswith("nearest_neighbours gives other distances")
+    assert first_line(checks.check_memorisation, my_nearest_neighbours("mean"), queries,
+                      images[:300]).startswith("nearest_neighbours gives other distances")
+
+
+# === all of Units 05-06 ======================================================================
+
+def reference_train_step(G, D, opt_d, opt_g, x_real, z):
+    return my_train_step()(G, D, opt_d, opt_g, x_real, z)
+
+
+UNIT_05_TO_06_REFERENCES = [
+    (checks.check_dcgan_generator, DCGen),
+    (checks.check_dcgan_discriminator, DCDisc),
+    (checks.check_dcgan_train_step, reference_train_step),
+    (checks.check_frechet_distance, sqrtm_fid),
+    (checks.check_inception_score, my_inception_score()),
+    (checks.check_nearest_neighbours, my_nearest_neighbours()),
+]
+
+
+def test_unit_05_to_06_checks_leave_global_random_state_alone():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    for check, reference in UNIT_05_TO_06_REFERENCES:
+        check(reference)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert np.array_equal(np.random.get_state()[1], np_state)
+
+
+@pytest.mark.parametrize("check, reference", UNIT_05_TO_06_REFERENCES,
+                         ids=[c.__name__ for c, _ in UNIT_05_TO_06_REFERENCES])
+def test_unit_05_to_06_checks_are_fast(check, reference):
+    check(reference)  # warm up
+    start = time.perf_counter()
+    check(reference)
+    assert time.perf_counter() - start < 1.0
