@@ -953,6 +953,8 @@ RELEASED = {
     "04_optimal_discriminator_jsd.ipynb": ["optimal_discriminator", "kl_divergence", "js_divergence",
                                            "value_function"],
     "05_dcgan.ipynb": ["Generator", "Discriminator", "train_step", "Generator"],
+    "06_metrics.ipynb": ["frechet_distance", "inception_score", "nearest_neighbours", "frechet_distance",
+                         "nearest_neighbours"],
 }
 
 
