@@ -142,6 +142,19 @@ def _close(value: float, target: float, rel: float = 1e-4) -> bool:
     return math.isclose(value, target, rel_tol=rel, abs_tol=1e-9)
 
 
+def _trained_generator(train: Callable[[], nn.Module]) -> tuple[nn.Module, int]:
+    """Run the student's training function; it must return a generator with an int ``latent_dim``."""
+    __tracebackhide__ = True
+    name = _name(train, "the training run")
+    G = call(f"{name}()", train, name=name)
+    if not isinstance(G, nn.Module):
+        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
+    latent_dim = getattr(G, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    return G, latent_dim
+
+
 def _images(n: int, generator: torch.Generator) -> torch.Tensor:
     """Image-like tensors ``(n, 1, 28, 28)`` in [-1, 1], mostly dark like MNIST digits."""
     x = 0.5 * torch.randn((n, *IMAGE_SHAPE), generator=generator) - 0.6
@@ -1429,13 +1442,7 @@ def check_trained_gan(train: Callable[[], nn.Module], target: toy.GaussianMixtur
     generator and the coverage dict.
     """
     __tracebackhide__ = True
-    name = _name(train, "the training run")
-    G = call(f"{name}()", train, name=name)
-    if not isinstance(G, nn.Module):
-        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
-    latent_dim = getattr(G, "latent_dim", None)
-    if not isinstance(latent_dim, int):
-        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    G, latent_dim = _trained_generator(train)
     was_training = G.training
     G.eval()
     with torch.no_grad():
@@ -2114,13 +2121,7 @@ def check_trained_dcgan(train: Callable[[], nn.Module], *, min_score: float, min
     from ganlab import metrics
     from ganlab.features import load_extractor
 
-    name = _name(train, "the training run")
-    G = call(f"{name}()", train, name=name)
-    if not isinstance(G, nn.Module):
-        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
-    latent_dim = getattr(G, "latent_dim", None)
-    if not isinstance(latent_dim, int):
-        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    G, latent_dim = _trained_generator(train)
     G.eval()
     with torch.no_grad():
         z = torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
