@@ -160,3 +160,21 @@ def test_denoising_sees_noise_but_targets_clean_images():
 def test_dataset_of_wrong_type(small_digits):
     with pytest.raises(ValueError):
         fit(lambda b: {}, TensorDataset(torch.zeros(0, 2)), epochs=1, batch_size=1, state={})
+
+
+def test_atomic_writes_get_normal_file_permissions(tmp_path):
+    """Files written atomically (checkpoints, grade reports) are readable like any other file."""
+    import os
+    import stat
+
+    from ganlab import checkpoint
+
+    mask = os.umask(0o022)
+    try:
+        checkpoint.atomic_write_text(tmp_path / "report.json", "{}")
+        checkpoint.save({"w": torch.zeros(1)}, tmp_path / "model.pt")
+    finally:
+        os.umask(mask)
+    for name in ("report.json", "model.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt", "report.json"]
