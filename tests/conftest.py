@@ -21,6 +21,10 @@ SHARED_T10K = PROJECT.parent / "shared" / "data" / "mnist-t10k"
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# the grader's sample submissions are broken on purpose: nbval must not collect them
+# (a conftest.py of their own would shadow this one's ``from conftest import PROJECT``)
+collect_ignore = ["submissions"]
+
 
 def require(path: Path, why: str) -> Path:
     """Return ``path`` if it exists; else skip (laptop) or fail (CI) with ``why``."""
