@@ -84,9 +84,9 @@ def test_class_agreement_is_the_confusion_matrix():
 
 def _brightness_digits(per_class: int) -> TensorDataset:
     """Toy labelled images whose class is their brightness: class c has mean (c - 4.5) / 5."""
-    torch.manual_seed(0)
     y = torch.arange(10).repeat(per_class)
-    images = ((y.float() - 4.5) / 5)[:, None, None, None] + 0.05 * torch.randn(len(y), 1, 28, 28)
+    noise = torch.randn(len(y), 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    images = ((y.float() - 4.5) / 5)[:, None, None, None] + 0.05 * noise
     return TensorDataset(images.clamp(-1, 1), y)
 
 
@@ -100,16 +100,20 @@ def _brightness_by_label(G) -> torch.Tensor:
 
 
 def test_cgan_training_teaches_G_to_draw_the_class_it_is_asked_for(one_thread):
+    # seeded here: initial weights and the noise come from torch's global generator
+    # (~0.99 for seeds 0-4 after 12 epochs; 8 epochs left some seeds at ~0.6)
+    torch.manual_seed(0)
     G, D = ConditionalGenerator(), ConditionalDiscriminator()
     before = _brightness_by_label(G)
-    run = train_conditional_gan(G, D, _brightness_digits(64), kind="cgan", epochs=8, m=32,
+    run = train_conditional_gan(G, D, _brightness_digits(64), kind="cgan", epochs=12, m=32,
                                 progress=False)
     assert before.abs() < 0.5 and _brightness_by_label(G) > 0.9
-    assert len(run.snapshots) == 8 and run.snapshots[-1].shape == (100, 1, 28, 28)
+    assert len(run.snapshots) == 12 and run.snapshots[-1].shape == (100, 1, 28, 28)
     assert run.fixed_labels[:10].tolist() == list(range(10))
 
 
 def test_acgan_discriminator_learns_to_classify_real_images(one_thread):
+    torch.manual_seed(0)
     run = train_conditional_gan(ConditionalGenerator(), ACGANDiscriminator(), _brightness_digits(32),
                                 kind="acgan", epochs=6, m=32, progress=False)
     accuracy = run.history.epoch_mean("class_acc_real")
