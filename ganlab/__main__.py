@@ -147,8 +147,8 @@ def _train(args) -> int:
 
     names = sorted(pretrained.RECIPES) if args.name == "all" else [args.name]
     try:
+        device = runtime.pick_device(args.device)
         for name in names:
-            device = runtime.pick_device(args.device)
             path = pretrained.train(name, seed=args.seed, epochs=args.epochs, folder=args.out,
                                     device=device)
             meta = pretrained.info(name, path.parent)

@@ -36,6 +36,7 @@ from torch.utils.data import TensorDataset
 
 from ganlab.gan import grad_norm, make_optimizer
 from ganlab.losses import discriminator_loss, generator_loss
+from ganlab.models.autoencoders import check_codes, check_images
 from ganlab.models.dcgan import dcgan_init
 from ganlab.train import History, fit
 
@@ -50,12 +51,6 @@ def check_labels(y: torch.Tensor, n: int, n_classes: int) -> None:
                          f"{' of floats' if isinstance(y, torch.Tensor) and y.is_floating_point() else ''}")
     if n and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes}), got {y.min().item()} .. {y.max().item()}")
-
-
-def _check_images(x: torch.Tensor) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"expected images of shape (N, 1, 28, 28), got {shape}")
 
 
 class ConditionalGenerator(nn.Module):
@@ -73,9 +68,7 @@ class ConditionalGenerator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"expected z of shape (N, {self.latent_dim}), got {shape}")
+        check_codes(z, self.latent_dim)
         check_labels(y, len(z), self.n_classes)
         return self.net(torch.cat([z, F.one_hot(y, self.n_classes).to(z.dtype)], dim=1))
 
@@ -98,7 +91,7 @@ class ConditionalDiscriminator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        _check_images(x)
+        check_images(x, (1, 28, 28))
         check_labels(y, len(x), self.n_classes)
         planes = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, 28, 28)
         return self.logit(self.body(torch.cat([x, planes], dim=1))).flatten()
@@ -116,7 +109,7 @@ class ACGANDiscriminator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_images(x)
+        check_images(x, (1, 28, 28))
         h = self.body(x)
         return self.source(h).flatten(), self.classes(h).flatten(1)
 
