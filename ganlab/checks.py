@@ -49,6 +49,7 @@ from torch import nn
 from ganlab import theory, toy
 from ganlab.gan import discriminator_step as reference_discriminator_step
 from ganlab.gan import generator_step as reference_generator_step
+from ganlab.grading import evidence
 from ganlab.losses import (
     LOG_2PI,
     bernoulli_log_likelihood,
@@ -87,6 +88,13 @@ def call(description: str, fn: Callable, *args, name: str,
     if not callable(fn):
         fail(f"{name} must be a function or a class, got {type(fn).__name__}: "
              "run the cell that defines it")
+    return evidence.intercept(description, fn, args, kwargs,
+                              lambda: _invoke(description, fn, args, kwargs, name, hints))
+
+
+def _invoke(description: str, fn: Callable, args: tuple, kwargs: dict, name: str,
+            hints: Mapping[str, str] | None):
+    __tracebackhide__ = True
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
@@ -171,6 +179,22 @@ def _require_scalar(out: torch.Tensor, n: int, name: str, how: str) -> None:
     if out.numel() != 1:
         fail(f"{name} must return one number (a 0-d tensor), got shape {_shape(out)}")
 
+def _parameter_gradients(model: nn.Module, loss: Callable[[], torch.Tensor]
+                         ) -> tuple[bool, list[str], list[str]]:
+    """Backpropagate ``loss()`` into ``model``: (does it depend on the parameters, the names
+    of frozen parameters, the names of parameters left without a gradient)."""
+    model.zero_grad(set_to_none=True)
+    value = loss()
+    if not value.requires_grad:
+        return False, [], []
+    value.backward()
+    frozen = [p for p, t in model.named_parameters() if not t.requires_grad]
+    missing = [p for p, t in model.named_parameters() if t.grad is None]
+    model.zero_grad(set_to_none=True)
+    return True, frozen, missing
+
+
+@evidence.graded
 def check_autoencoder(make_model: Callable[..., nn.Module], *, latent_dim: int = 8,
                       hidden: int = 64, seed: int = 0) -> None:
     """Check an MLP autoencoder built by ``make_model(latent_dim=..., hidden=...)``.
@@ -196,7 +220,8 @@ def check_autoencoder(make_model: Callable[..., nn.Module], *, latent_dim: int =
         if not callable(getattr(model, method, None)):
             fail(f"the autoencoder needs a method {method}(...): encode(x) gives the code z, "
                  "decode(z) the reconstruction")
-    if not any(True for _ in model.parameters()):
+    if not evidence.observe("the model has parameters",
+                            lambda: any(True for _ in model.parameters())):
         fail("the autoencoder has no parameters: store its layers as attributes of the "
              "module (self.encoder = nn.Sequential(...))")
     model.eval()  # no dropout noise while comparing
@@ -233,7 +258,9 @@ def check_autoencoder(make_model: Callable[..., nn.Module], *, latent_dim: int =
              f"model.decode(model.encode(x)) by up to {(out - x_hat).abs().max().item():.3g}")
 
     with torch.no_grad():  # large codes drive the output layer into its extreme values
-        far = model.decode(40.0 * torch.randn((64, latent_dim), generator=g))
+        far = _tensor(call("model.decode(large codes)", model.decode,
+                           40.0 * torch.randn((64, latent_dim), generator=g),
+                           name=f"{name}.decode"), "decode(z)")
     low, high = min(far.min().item(), x_hat.min().item()), max(far.max().item(), x_hat.max().item())
     if low < -1 - 1e-6 or high > 1 + 1e-6:
         fail("the decoder must end with tanh: images are in [-1, 1]",
@@ -244,22 +271,21 @@ def check_autoencoder(make_model: Callable[..., nn.Module], *, latent_dim: int =
              "or a ReLU at the end cannot give the dark background at -1")
 
     model.train()
-    model.zero_grad(set_to_none=True)
-    loss = (model(x) - x).pow(2).mean()
-    if not loss.requires_grad:
+    depends, frozen, missing = evidence.observe(
+        "the parameters get gradients",
+        lambda: _parameter_gradients(model, lambda: (model(x) - x).pow(2).mean()))
+    if not depends:
         fail("the reconstruction does not depend on the parameters: do not use .detach(), "
              "torch.no_grad() or NumPy inside the model")
-    loss.backward()
-    frozen = [p for p, t in model.named_parameters() if not t.requires_grad]
     if frozen:
         fail(f"parameter {frozen[0]} has requires_grad=False: every parameter must be trained")
-    missing = [p for p, t in model.named_parameters() if t.grad is None]
     if missing:
         fail(f"parameter {missing[0]} gets no gradient: every layer you create must be used by "
              "encode or decode (and the graph must not be cut by .detach())",
              f"parameters without a gradient: {', '.join(missing)}")
 
 
+@evidence.graded
 def check_reconstruction_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
                               seed: int = 0) -> None:
     """Check ``fn(x_hat, x)``: the per-pixel mean squared error, averaged over the batch.
@@ -314,6 +340,7 @@ def check_reconstruction_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.T
         fail(f"the gradient of {name} is wrong: it must be 2 (x_hat - x) / (N D)")
 
 
+@evidence.graded
 def check_add_noise(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
     """Check the denoising corruption ``fn(x, std, generator)``.
 
@@ -412,6 +439,7 @@ def _jacobian(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows, dim=1).detach()
 
 
+@evidence.graded
 def check_contractive_penalty(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
                               seed: int = 0) -> None:
     """Check ``fn(z, x)``: the mean over the batch of ``||J_f(x)||_F^2``, differentiable.
@@ -484,6 +512,7 @@ def check_contractive_penalty(fn: Callable[[torch.Tensor, torch.Tensor], torch.T
                  "every step in the graph (create_graph=True, no .detach())")
 
 
+@evidence.graded
 def check_trained_autoencoder(train: Callable[[], nn.Module], test_images: torch.Tensor, *,
                               max_error: float) -> tuple[nn.Module, float]:
     """Run ``train()`` and check that the model it returns reconstructs ``test_images``.
@@ -498,7 +527,8 @@ def check_trained_autoencoder(train: Callable[[], nn.Module], test_images: torch
         fail(f"{name}() must return the trained model, got {type(model).__name__}")
     model.eval()
     with torch.no_grad():
-        errors = [(model(x) - x).pow(2).mean().item() * len(x) for x in test_images.split(500)]
+        errors = [(_tensor(call("model(x)", model, x, name="model"), "model(x)") - x)
+                  .pow(2).mean().item() * len(x) for x in test_images.split(500)]
     error = sum(errors) / len(test_images)
     if not math.isfinite(error):
         fail(f"the test reconstruction error is {error}: training diverged (check the loss "
@@ -564,6 +594,7 @@ _LATENT_MU = (0.5, -1.0, 2.0, 0.0)
 _LATENT_LOGVAR = (1.5, -1.0, 0.5, -2.0)
 
 
+@evidence.graded
 def check_reparameterize(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
     """Check ``fn(mu, logvar, generator=None)``: ``z = mu + exp(logvar / 2) * eps``.
 
@@ -661,6 +692,7 @@ def check_reparameterize(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> N
              "inside the graph, and eps without it")
 
 
+@evidence.graded
 def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
                       seed: int = 0) -> None:
     """Check ``fn(mu, logvar)``: ``KL(N(mu, diag exp(logvar)) || N(0, I))`` per example.
@@ -745,6 +777,7 @@ def check_gaussian_kl(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], 
         fail(f"the gradient of {name} is wrong: d/dmu must be mu and d/dlogvar (exp(logvar) - 1) / 2")
 
 
+@evidence.graded
 def check_vae_loss(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
     """Check ``fn(logits, x, mu, logvar)``: the negative ELBO of a Bernoulli VAE.
 
@@ -845,6 +878,7 @@ def _diagonal_log_q(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
+@evidence.graded
 def check_elbo_estimate(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
     """Check the Monte Carlo ELBO ``fn(log_joint, mu, logvar, n_samples, generator=None)``.
 
@@ -965,6 +999,7 @@ def check_elbo_estimate(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> No
         fail(f"different generators must give different estimates: do not seed inside {name}")
 
 
+@evidence.graded
 def check_trained_vae(train: Callable[[], nn.Module], test_images: torch.Tensor, *,
                       max_loss: float, seed: int = 0) -> tuple[nn.Module, float]:
     """Run ``train()`` and check the negative ELBO of the VAE it returns on ``test_images``.
@@ -1032,6 +1067,7 @@ def _check_gan_loss(name: str, out, expected: torch.Tensor, n: int, mistakes) ->
              f"{name} returned {value.item():.6g}; expected {expected.item():.6g}")
 
 
+@evidence.graded
 def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
                              seed: int = 0) -> None:
     """Check ``fn(real_logits, fake_logits)``: the loss the discriminator descends.
@@ -1093,6 +1129,7 @@ def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Te
              f"expected {want.item():.6g}")
 
 
+@evidence.graded
 def check_generator_loss(fn: Callable[..., torch.Tensor], *, seed: int = 0) -> None:
     """Check ``fn(fake_logits, kind)`` for ``kind`` ``"minimax"`` and ``"non_saturating"``.
 
@@ -1223,6 +1260,7 @@ def _check_returned_loss(name: str, out, expected: float) -> None:
              f"returned {value:.6g}; the loss was {expected:.6g}")
 
 
+@evidence.graded
 def check_discriminator_step(fn: Callable[..., object], *, seed: int = 0) -> None:
     """Check ``fn(G, D, optimizer, x_real, z)``: one update of D, G untouched.
 
@@ -1258,6 +1296,7 @@ def check_discriminator_step(fn: Callable[..., object], *, seed: int = 0) -> Non
     _check_returned_loss(name, out, loss.item())
 
 
+@evidence.graded
 def check_generator_step(fn: Callable[..., object], *, seed: int = 0) -> None:
     """Check ``fn(G, D, optimizer, z, kind)``: one update of G through D, D untouched.
 
@@ -1313,6 +1352,7 @@ class _LoggedSGD(torch.optim.SGD):
         return super().step(closure)
 
 
+@evidence.graded
 def check_gan_iteration(fn: Callable[..., object], *, seed: int = 0) -> None:
     """Check ``fn(G, D, opt_d, opt_g, sample_real, sample_noise, k, m, kind)``: Algorithm 1.
 
@@ -1431,6 +1471,7 @@ def _check_iteration_log(log: list, k: int, m: int) -> None:
              f"once more for the generator's step: k + 1 = {k + 1} calls, got {len(noises)}")
 
 
+@evidence.graded
 def check_trained_gan(train: Callable[[], nn.Module], target: toy.GaussianMixture2D, *,
                       min_modes: int, min_quality: float, n: int = 2000,
                       seed: int = 0) -> tuple[nn.Module, dict]:
@@ -1546,6 +1587,7 @@ def _check_number(name: str, value: float, expected: float, mistakes, what: str)
         fail(f"{name} returned {value:.8g}, expected {expected:.8g}: {what}")
 
 
+@evidence.graded
 def check_optimal_discriminator(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
                                 seed: int = 0) -> None:
     """Check ``fn(p_data, p_g)``: ``D*(x) = p_data / (p_data + p_g)`` at every grid point.
@@ -1592,6 +1634,7 @@ def check_optimal_discriminator(fn: Callable[[np.ndarray, np.ndarray], np.ndarra
                      f"got values in [{dead.min():.3g}, {dead.max():.3g}] there")
 
 
+@evidence.graded
 def check_kl_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
     """Check ``fn(p, q, x)``: ``KL(P || Q) = integral p log(p / q) dx`` in nats.
 
@@ -1630,6 +1673,7 @@ def check_kl_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
                   "where p = 0 the integrand is 0")
 
 
+@evidence.graded
 def check_js_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
     """Check ``fn(p, q, x)``: ``JSD = 1/2 KL(P || M) + 1/2 KL(Q || M)``, ``M = (P + Q) / 2``.
 
@@ -1666,6 +1710,7 @@ def check_js_divergence(fn: Callable[..., float], *, seed: int = 0) -> None:
                   "for densities with disjoint supports the JSD is log 2")
 
 
+@evidence.graded
 def check_value_function(fn: Callable[..., float], *, seed: int = 0) -> None:
     """Check ``fn(D, p_data, p_g, x)``: ``V = integral [p_data log D + p_g log(1 - D)] dx``.
 
@@ -1747,7 +1792,31 @@ def _run_layers(model: nn.Module, x: torch.Tensor, description: str, name: str,
     finally:
         for handle in handles:
             handle.remove()
+    kinds = evidence.observe(f"the layers {description} ran",
+                             lambda: [_describe_layer(m) for m in order])
+    if evidence.is_replaying():
+        order = [_layer_stub(kind) for kind in kinds]
     return out, order
+
+
+def _describe_layer(module: nn.Module) -> dict:
+    """What the DCGAN checks read off a layer: its torch.nn type and stride."""
+    kind = type(module).__name__ if type(module).__module__.startswith("torch.nn") else "custom"
+    stride = getattr(module, "stride", None)
+    return {"type": kind, "stride": list(stride) if isinstance(stride, (tuple, list)) else stride}
+
+
+def _layer_stub(kind) -> nn.Module:
+    """A stand-in of the layer :func:`_describe_layer` described (in the grader)."""
+    cls = getattr(nn, str(kind.get("type")), None) if isinstance(kind, dict) else None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        return nn.Module()
+    stub = cls.__new__(cls)
+    nn.Module.__init__(stub)
+    stride = kind.get("stride")
+    if stride is not None:
+        stub.stride = tuple(stride) if isinstance(stride, list) else stride
+    return stub
 
 
 def _build(make: Callable[..., nn.Module], description: str, name: str, who: str,
@@ -1760,7 +1829,8 @@ def _build(make: Callable[..., nn.Module], description: str, name: str, who: str
     if not isinstance(model, nn.Module):
         fail(f"{description} must give an nn.Module (a class deriving from torch.nn.Module), "
              f"got {type(model).__name__}")
-    size = sum(p.numel() for p in model.parameters())
+    size = evidence.observe(f"the parameters of {who}",
+                            lambda: sum(p.numel() for p in model.parameters()))
     if size == 0:
         fail(f"{who} has no parameters: store its layers as attributes of the module "
              "(self.net = nn.Sequential(...))")
@@ -1786,22 +1856,21 @@ def _scaled_last_layer(model: nn.Module, last: nn.Module, x: torch.Tensor) -> to
 
 def _check_all_parameters_learn(model: nn.Module, out: torch.Tensor, who: str) -> None:
     __tracebackhide__ = True
-    model.zero_grad(set_to_none=True)
-    if not out.requires_grad:
+    depends, frozen, missing = evidence.observe(
+        f"the parameters of {who} get gradients",
+        lambda: _parameter_gradients(model, lambda: out.float().pow(2).mean()))
+    if not depends:
         fail(f"{who}'s output does not depend on its parameters: do not use .detach(), "
              "torch.no_grad() or NumPy inside forward")
-    out.float().pow(2).mean().backward()
-    frozen = [p for p, t in model.named_parameters() if not t.requires_grad]
     if frozen:
         fail(f"parameter {frozen[0]} of {who} has requires_grad=False: every parameter must be "
              "trained")
-    missing = [p for p, t in model.named_parameters() if t.grad is None]
     if missing:
         fail(f"parameter {missing[0]} of {who} gets no gradient: every layer you create must be "
              "used in forward", f"parameters without a gradient: {', '.join(missing)}")
-    model.zero_grad(set_to_none=True)
 
 
+@evidence.graded
 def check_dcgan_generator(make_generator: Callable[..., nn.Module], *, latent_dim: int = 64,
                           seed: int = 0) -> None:
     """Check a DCGAN generator built by ``make_generator(latent_dim=...)`` for 28x28 images.
@@ -1865,11 +1934,12 @@ def check_dcgan_generator(make_generator: Callable[..., nn.Module], *, latent_di
              "into tanh (the DCGAN paper: batch norm on every layer made the samples oscillate)")
 
     with torch.no_grad():
-        other = G(torch.randn(n, latent_dim, generator=g))
+        other = _tensor(call("G(other z)", G, torch.randn(n, latent_dim, generator=g),
+                             name=f"{name}.forward"), "G(z)")
     if torch.allclose(other, x.detach(), atol=1e-6):
         fail("G(z) must depend on z: different noise vectors must give different images")
-    with torch.no_grad():
-        saturated = _scaled_last_layer(G, order[weighted[-1]], z)
+    saturated = evidence.observe("G(z) with its last layer scaled up",
+                                 lambda: _scaled_last_layer(G, order[weighted[-1]], z))
     low, high = saturated.min().item(), saturated.max().item()
     if not math.isfinite(low) or not math.isfinite(high) or low < -1 - 1e-6 or high > 1 + 1e-6:
         fail("G must end with tanh: images are in [-1, 1]",
@@ -1880,6 +1950,7 @@ def check_dcgan_generator(make_generator: Callable[..., nn.Module], *, latent_di
     _check_all_parameters_learn(G, x, "G")
 
 
+@evidence.graded
 def check_dcgan_discriminator(make_discriminator: Callable[..., nn.Module], *,
                               seed: int = 0) -> None:
     """Check a DCGAN discriminator built by ``make_discriminator()`` for 28x28 images.
@@ -1913,8 +1984,8 @@ def check_dcgan_discriminator(make_discriminator: Callable[..., nn.Module], *,
     if any(isinstance(m, nn.Sigmoid) for m in order):
         fail("D must return logits, not probabilities: drop the final sigmoid (the losses "
              "apply it themselves, exactly: F.binary_cross_entropy_with_logits)")
-    with torch.no_grad():
-        saturated = _scaled_last_layer(D, order[weighted[-1]], x)
+    saturated = evidence.observe("D(x) with its last layer scaled up",
+                                 lambda: _scaled_last_layer(D, order[weighted[-1]], x))
     if ((saturated >= 0) & (saturated <= 1)).all():
         fail("D must return logits, not probabilities: drop the final sigmoid (the losses "
              "apply it themselves, exactly: F.binary_cross_entropy_with_logits)")
@@ -1985,6 +2056,7 @@ def _gradients(loss: torch.Tensor, module: nn.Module) -> list[torch.Tensor]:
     return list(torch.autograd.grad(loss, list(module.parameters()), retain_graph=True))
 
 
+@evidence.graded
 def check_dcgan_train_step(fn: Callable[..., object], *, seed: int = 0) -> None:
     """Check ``fn(G, D, opt_d, opt_g, x_real, z)``: one DCGAN training step.
 
@@ -2105,6 +2177,7 @@ def check_dcgan_train_step(fn: Callable[..., object], *, seed: int = 0) -> None:
              f"returned {g_value:.6g}; G's loss was {g_loss.item():.6g}")
 
 
+@evidence.graded
 def check_trained_dcgan(train: Callable[[], nn.Module], *, min_score: float, min_classes: int,
                         n: int = 500, seed: int = 0) -> tuple[nn.Module, dict]:
     """Run ``train()`` and check that the shipped digit classifier recognises G's samples.
@@ -2208,6 +2281,7 @@ def _fid_value(fn: Callable, name: str, mu1, sigma1, mu2, sigma2) -> float:
     return value
 
 
+@evidence.graded
 def check_frechet_distance(fn: Callable[..., float], *, seed: int = 0) -> None:
     """Check ``fn(mu1, sigma1, mu2, sigma2)``: the Fréchet distance between two Gaussians,
 
@@ -2323,6 +2397,7 @@ def _score_pair(out, name: str) -> tuple[float, float]:
     return values
 
 
+@evidence.graded
 def check_inception_score(fn: Callable[..., tuple[float, float]], *, seed: int = 0) -> None:
     """Check ``fn(logits, splits)``: the Inception Score from a classifier's **logits**.
 
@@ -2423,6 +2498,7 @@ def _same_distances(got: torch.Tensor, want: torch.Tensor) -> bool:
     return bool(((got.double().pow(2) - want.pow(2)).abs() <= 1e-4 * want.pow(2) + 1e-3).all())
 
 
+@evidence.graded
 def check_nearest_neighbours(fn: Callable[..., tuple], *, seed: int = 0) -> None:
     """Check ``fn(queries, reference, k)``: the ``k`` nearest reference images of each query.
 
@@ -2492,6 +2568,7 @@ def check_nearest_neighbours(fn: Callable[..., tuple], *, seed: int = 0) -> None
                  f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
 
 
+@evidence.graded
 def check_model_scores(frechet_distance: Callable[..., float],
                        inception_score: Callable[..., tuple[float, float]],
                        real_features: torch.Tensor,
@@ -2532,6 +2609,7 @@ def check_model_scores(frechet_distance: Callable[..., float],
     return scores
 
 
+@evidence.graded
 def check_memorisation(nearest_neighbours: Callable[..., tuple], queries: torch.Tensor,
                        train_images: torch.Tensor, *, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the student's ``nearest_neighbours(queries, train_images, k)`` on real images.
