@@ -52,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
                      help="limit per submission, all cells together (default: %(default)g)")
     grd.add_argument("--jobs", type=int, default=1, metavar="N",
                      help="grade N submissions at a time (default: 1)")
+    grd.add_argument("--seed", type=int, default=None,
+                     help="seed of the checks' hidden inputs (default: a random one, recorded "
+                          "in the report)")
+    grd.add_argument("--memory-limit", type=_bytes, default=grade.sandbox.DEFAULT_MEMORY_LIMIT,
+                     metavar="SIZE", help="address space per process of a submission, e.g. 8G "
+                                          "(default: 8G; 0: no limit)")
+    grd.add_argument("--require-sandbox", action="store_true",
+                     help="refuse to grade where bubblewrap cannot isolate the submissions")
+    grd.add_argument("--no-sandbox", action="store_true",
+                     help="run submissions without bubblewrap even where it is available")
+    grd.add_argument("--gradescope", metavar="DIR",
+                     help="also write a Gradescope results.json per submission under DIR")
+    grd.add_argument("--canvas", metavar="FILE",
+                     help="also write a Canvas gradebook CSV (one column for this assignment)")
     rel = commands.add_parser("release", help="write the student versions of the assignments")
     rel.add_argument("--source", default="assignments/source",
                      help="folder of instructor notebooks (default: assignments/source)")
@@ -95,18 +109,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _bytes(text: str) -> int:
+    """``8G``, ``512M``, ``1000000``: a size in bytes, for ``--memory-limit``."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    text = text.strip().upper().removesuffix("B")
+    try:
+        if text and text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 8G, 512M or 0, got {text!r}") from None
+
+
 def _grade(args) -> int:
     """Grade the submissions, write the reports; 0 when written, 2 for usage errors."""
     limits = {"cell_timeout": args.timeout, "notebook_timeout": args.notebook_timeout}
+    seed = args.seed if args.seed is not None else grade.new_seed()
+    use_sandbox = grade.sandbox.available() and not args.no_sandbox
+    sandbox_info = grade.sandbox.info(args.memory_limit) if use_sandbox else None
 
     def progress(entries, entry):  # the JSON report after every submission, then the rest
         done = sum(e is not None for e in entries)
         print(f"[{done}/{len(entries)}] " + grade.summary_line(entry), flush=True)
         grade.write_reports(entries, json_path=args.json_path, csv_path=args.csv_path,
-                            feedback_dir=args.feedback_dir, **limits)
+                            feedback_dir=args.feedback_dir, seed=seed, sandbox_info=sandbox_info,
+                            gradescope_dir=args.gradescope, canvas_path=args.canvas, **limits)
 
     try:
-        grade.grade(args.submissions, args.source, jobs=args.jobs, on_result=progress, **limits)
+        grade.grade(args.submissions, args.source, jobs=args.jobs, on_result=progress, seed=seed,
+                    memory_limit=args.memory_limit, require_sandbox=args.require_sandbox,
+                    use_sandbox=use_sandbox, **limits)
     except grade.UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return grade.EXIT_USAGE

@@ -87,6 +87,7 @@ import io
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -101,6 +102,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_
 
 from ganlab import assignments
 from ganlab.checkpoint import atomic_write_text
+from ganlab.grading import evidence, integrity, judge, sandbox
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -110,66 +112,8 @@ NOTEBOOK = "submission.ipynb"      # the restored notebook's name in the tempora
 MESSAGE_LIMIT = 300                # characters kept of a failure's first line
 
 # The pytest plugin written next to the restored notebook (see the module docstring).
-CONFTEST = '''\
-"""Written by ganlab.grade next to the notebook it grades; see ganlab/grade.py."""
-import json
-import time
-from pathlib import Path
-from queue import Empty
-
-import pytest
-
-PROGRESS = Path(__file__).with_name("progress.jsonl")
-KERNEL_DIED = "GANLAB_KERNEL_DIED"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    # after a timeout nbval marks every later cell as an expected failure, which hides
-    # its message: the grader judges each cell on its own
-    if getattr(item.parent, "timed_out", False):
-        item.parent.timed_out = False
-
-
-def pytest_runtest_logreport(report):
-    # one line per finished cell, so that a run stopped at the time limit keeps them
-    if report.when == "call" or report.failed:
-        text = "" if report.passed else str(report.longrepr)
-        if len(text) > 40000:
-            text = text[:4000] + "\\n[...]\\n" + text[-30000:]
-        entry = {"name": report.nodeid.rsplit("::", 1)[-1], "when": report.when,
-                 "passed": report.passed, "text": text}
-        with PROGRESS.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\\n")
-
-
-def _notice_dead_kernels():
-    # nbval waits the whole cell timeout for a kernel that died (os._exit, a crash)
-    try:
-        from nbval.kernel import RunningKernel
-    except ImportError:
-        return
-    original = getattr(RunningKernel, "await_reply", None)
-    if original is None:
-        return
-
-    def await_reply(self, msg_id, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = 1.0 if deadline is None else deadline - time.monotonic()
-            try:
-                return original(self, msg_id, timeout=max(0.0, min(1.0, left)))
-            except Empty:
-                if not self.is_alive():
-                    raise RuntimeError(KERNEL_DIED) from None
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-    RunningKernel.await_reply = await_reply
-
-
-_notice_dead_kernels()
-'''
+PLUGIN = Path(__file__).with_name("grading") / "plugin.py"
+AUDIT_CELL = "ganlab-grading-audit"   # the cell the grader puts first: the audit hook
 KERNEL_DIED = "GANLAB_KERNEL_DIED"
 _ANSI = re.compile(r"(?:\x1b|#x1B)\[[0-9;?]*[A-Za-z]")
 _EXCEPTION_LINE = re.compile(
@@ -193,6 +137,8 @@ class Assignment:
     checks: list[dict]     # {"id", "points"} of each check cell, in order
     manual: list[dict]     # {"id", "points"} of each written answer, in order
     released: dict[str, str]  # graded cell id -> its text in the student version
+    answers: dict[str, list[str]]  # check id -> the package objects that answer its task
+    given: dict[str, str]     # id -> text of the cells without solutions or checks
 
     @property
     def max_score(self) -> int:
@@ -223,7 +169,10 @@ def load_assignments(source_dir: str | os.PathLike) -> list[Assignment]:
             checks=[{"id": g["id"], "points": g["points"]} for g in graded if g["kind"] == "check"],
             manual=[{"id": g["id"], "points": g["points"]} for g in graded if g["kind"] == "manual"],
             released={c.id: c.source for c in released.cells
-                      if "ganlab" in c.get("metadata", {})}))
+                      if "ganlab" in c.get("metadata", {})},
+            answers={c.metadata["ganlab"]["check"]: list(c.metadata["ganlab"].get("answers", []))
+                     for c in nb.cells if "check" in c.get("metadata", {}).get("ganlab", {})},
+            given={c.id: c.source for c in judge.given_cells(nb)}))
     return loaded
 
 
@@ -419,42 +368,177 @@ class CellResult:
     event: str | None = None     # "timed out" or "kernel died" when that happened here
 
 
-def run_notebook(restored: Restored, *, cell_timeout: float, notebook_timeout: float,
-                 env: dict[str, str]) -> list[CellResult]:
-    """Run ``restored`` under nbval in a subprocess; one result per code cell.
+@dataclass
+class Run:
+    """What running one restored submission gave."""
+
+    results: list[CellResult]   # one per code cell of the restored notebook (nbval's word)
+    verdicts: dict[str, dict]   # check id -> the judge's verdict (see ganlab.grading.judge)
+    judge_error: str | None     # why the judge could not decide, if it could not
+    events: list[dict]          # escape findings: audit log and what the run left behind
+
+
+def grading_notebook(restored: Restored) -> nbformat.NotebookNode:
+    """The notebook the kernel runs: the audit hook first, each check cell marked."""
+    nb = copy.deepcopy(restored.nb)
+    for cell in nb.cells:
+        if cell.id in restored.checks:
+            cell.source = (f"__import__('ganlab.grading.evidence').grading.evidence."
+                           f"begin_cell({cell.id!r})\n" + cell.source)
+    nb.cells.insert(0, new_code_cell(
+        "__import__('ganlab.grading.audit').grading.audit.install()", id=AUDIT_CELL))
+    return nb
+
+
+def run_notebook(restored: Restored, assignment: Assignment, *, cell_timeout: float,
+                 notebook_timeout: float, env: dict[str, str], seed: int,
+                 memory_limit: int = sandbox.DEFAULT_MEMORY_LIMIT,
+                 use_sandbox: bool = True) -> Run:
+    """Run ``restored`` under nbval (in the sandbox if ``use_sandbox``), then judge it.
 
     Raises a RuntimeError when nbval could not run the notebook at all.
     """
     with tempfile.TemporaryDirectory(prefix="ganlab-grade-", ignore_cleanup_errors=True) as tmp:
         folder = Path(tmp)
-        (folder / NOTEBOOK).write_text(nbformat.writes(restored.nb), encoding="utf-8")
-        (folder / "conftest.py").write_text(CONFTEST, encoding="utf-8")
-        (folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        junit = folder / "junit.xml"
-        command = [sys.executable, "-m", "pytest", NOTEBOOK, "--nbval-lax",
-                   "--nbval-current-env", f"--nbval-cell-timeout={cell_timeout:g}",
-                   "-p", "no:cacheprovider", f"--junitxml={junit}", "-c", "pytest.ini",
-                   "--color=no", "-q"]
-        with open(folder / "pytest.log", "wb") as log:
-            process = subprocess.Popen(command, cwd=folder, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            try:
-                code = process.wait(timeout=notebook_timeout)
-            except subprocess.TimeoutExpired:
-                _kill_tree(process)
-                code = None
+        work = folder / "work"
+        (work / "records").mkdir(parents=True)
+        (work / ".state" / "tmp").mkdir(parents=True)
+        (work / NOTEBOOK).write_text(nbformat.writes(grading_notebook(restored)), encoding="utf-8")
+        (work / "conftest.py").write_text(PLUGIN.read_text(encoding="utf-8"), encoding="utf-8")
+        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        pytest = [sys.executable, "-m", "pytest", NOTEBOOK, "--nbval-lax", "--nbval-current-env",
+                  f"--nbval-cell-timeout={cell_timeout:g}", "-p", "no:cacheprovider",
+                  "--junitxml=junit.xml", "-c", "pytest.ini", "--color=no", "-q"]
+        inner = [sys.executable, "-m", "ganlab.grading.inside", "--memory-limit",
+                 str(int(memory_limit or 0)), "--log", "pytest.log", "--", *pytest]
+        if use_sandbox:
+            inside = sandbox.WORK
+            run_env = sandbox.environment(env, inside, {
+                evidence.RECORDS_ENV: f"{inside}/records", evidence.SEED_ENV: str(seed),
+                "TMPDIR": f"{inside}/.state/tmp"})
+            inner[inner.index("--log"):inner.index("--log")] = ["--scan", "/tmp"]
+            command, popen_env = sandbox.command(inner, work, run_env), {"PATH": os.defpath}
+        else:
+            (work / ".home").mkdir()
+            run_env = sandbox.environment(env, str(work), {
+                evidence.RECORDS_ENV: str(work / "records"), evidence.SEED_ENV: str(seed),
+                "HOME": str(work / ".home"), "TMPDIR": str(work / ".state" / "tmp")})
+            command, popen_env = inner, run_env
+        judge_process = _start_judge(assignment, work / "records", folder, seed=seed, env=env,
+                                     timeout=notebook_timeout + 120)
+        process = subprocess.Popen(command, cwd=work, env=popen_env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+        try:
+            out, _ = process.communicate(timeout=notebook_timeout)
+            code = process.returncode
+        except subprocess.TimeoutExpired:
+            _kill_tree(process)
+            out, code = b"", None
+        except BaseException:
+            _kill_tree(process)
+            judge_process.kill()
+            raise
+        (folder / "judge-ready").touch()
+        left = _inside_report(out)
+        if code is not None and left is not None:
+            code = left.get("exit_code", code)
+        junit = work / "junit.xml"
         if code is not None and junit.is_file():
             raw = _junit_results(junit)
         else:
-            raw = _progress_results(folder / "progress.jsonl")
+            raw = _progress_results(work / "progress.jsonl")
         if code is not None and not raw:
-            tail = (folder / "pytest.log").read_text(encoding="utf-8", errors="replace")
+            log = work / "pytest.log"
+            tail = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
             lines = [line for line in _ANSI.sub("", tail).splitlines() if line.strip()]
             why = lines[-1] if lines else "no output"
             raise RuntimeError(f"nbval could not run the notebook (pytest exit code {code}): "
                                f"{why[:MESSAGE_LIMIT]}")
-    return _interpret(raw, len(restored.code_cells), stopped=code is None,
-                      cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+        results = _interpret({i - 1: r for i, r in raw.items() if i > 0},
+                             len(restored.code_cells), stopped=code is None,
+                             cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+        events = _audit_events(work / "audit.jsonl", restored) + _left_behind(left)
+        verdicts, judge_error = _judge_result(judge_process, folder, timeout=notebook_timeout)
+    return Run(results=results, verdicts=verdicts, judge_error=judge_error, events=events)
+
+
+def _inside_report(out: bytes) -> dict | None:
+    """The JSON line that :mod:`ganlab.grading.inside` printed last, if any."""
+    for line in reversed(out.decode("utf-8", errors="replace").splitlines()):
+        try:
+            report = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(report, dict) and "exit_code" in report:
+            return report
+    return None
+
+
+def _left_behind(report: dict | None) -> list[dict]:
+    if not report:
+        return []
+    events = []
+    processes = [p.get("command", "?") for p in report.get("lingering", [])]
+    if processes:
+        events.append({"kind": integrity.ESCAPE, "cell": None, "detail": "left processes "
+                       "running after its run (the grader killed them): " + "; ".join(processes)})
+    for where, key in (("its home folder", "home_files"), ("the temporary folder", "tmp_files")):
+        if report.get(key):
+            events.append({"kind": integrity.ESCAPE, "cell": None, "detail": f"wrote into "
+                           f"{where} (thrown away): " + ", ".join(map(str, report[key][:5]))})
+    return events
+
+
+def _audit_events(path: Path, restored: Restored) -> list[dict]:
+    """Escape findings from the kernel's audit log (see :mod:`ganlab.grading.audit`)."""
+    if not path.is_file():
+        return []
+    events, seen = [], set()
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:500]:
+        try:
+            event = json.loads(line)
+            execution = event.get("execution")
+            detail = str(event.get("detail", ""))[:300]
+        except (ValueError, AttributeError):
+            continue
+        # execution count k ran the k-th code cell; the first is the grader's audit cell
+        index = execution - 2 if isinstance(execution, int) else None
+        cell = restored.code_cells[index] if index is not None and \
+            0 <= index < len(restored.code_cells) else None
+        key = (cell, detail)
+        if key not in seen:
+            seen.add(key)
+            events.append({"kind": integrity.ESCAPE, "cell": cell, "detail": detail})
+    return events[:50]
+
+
+def _start_judge(assignment: Assignment, records: Path, folder: Path, *, seed: int,
+                 env: dict[str, str], timeout: float) -> subprocess.Popen:
+    """Start :mod:`ganlab.grading.judge` in a process of its own, outside the sandbox: it
+    prepares while the notebook runs and decides once ``folder/judge-ready`` exists."""
+    request = folder / "judge-request.json"
+    request.write_text(json.dumps({
+        "source": str(assignment.path), "records": str(records), "seed": seed,
+        "output": str(folder / "judge-verdicts.json"), "ready": str(folder / "judge-ready"),
+        "timeout": timeout}), encoding="utf-8")
+    judge_env = {k: v for k, v in env.items() if k not in (evidence.RECORDS_ENV, "OMP_NUM_THREADS")}
+    judge_env["OMP_NUM_THREADS"] = "1"  # it replays small checks while the notebook runs
+    return subprocess.Popen([sys.executable, "-m", "ganlab.grading.judge", str(request)],
+                            env=judge_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _judge_result(process: subprocess.Popen, folder: Path, *,
+                  timeout: float) -> tuple[dict[str, dict], str | None]:
+    """The verdicts the judge wrote (``{}`` and why, when it did not)."""
+    try:
+        process.wait(timeout=timeout)
+        result = json.loads((folder / "judge-verdicts.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, subprocess.SubprocessError) as error:
+        process.kill()
+        return {}, f"the judge failed: {type(error).__name__}: {error}"
+    return result.get("verdicts") or {}, result.get("error")
 
 
 def _kill_tree(process: subprocess.Popen) -> None:
@@ -470,6 +554,10 @@ def _kill_tree(process: subprocess.Popen) -> None:
             child.kill()
         except Exception:
             pass
+    try:
+        os.killpg(process.pid, 9)
+    except OSError:
+        pass
     process.kill()
     process.wait()
 
@@ -607,15 +695,35 @@ def grading_env(jobs: int = 1) -> dict[str, str]:
     return env
 
 
+def student_cells(assignment: Assignment, restored: Restored) -> list[tuple[str, str]]:
+    """The code cells the student wrote or changed: all but checks and untouched given cells."""
+    cells = []
+    for cell in restored.nb.cells:
+        if cell.cell_type != "code" or cell.id in restored.checks:
+            continue
+        given = assignment.given.get(cell.id)
+        if given is not None and _normalise(given) == _normalise(cell.source):
+            continue
+        cells.append((cell.id, cell.source))
+    return cells
+
+
 def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
                      cell_timeout: float = DEFAULT_CELL_TIMEOUT,
                      notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
-                     env: dict[str, str] | None = None) -> dict:
-    """Grade one submission; never raises for a problem of the submission (see ``error``)."""
+                     env: dict[str, str] | None = None, seed: int = 0,
+                     memory_limit: int = sandbox.DEFAULT_MEMORY_LIMIT,
+                     use_sandbox: bool | None = None) -> dict:
+    """Grade one submission; never raises for a problem of the submission (see ``error``).
+
+    ``use_sandbox`` defaults to whether bubblewrap works here.
+    """
     start = time.monotonic()
+    if use_sandbox is None:
+        use_sandbox = sandbox.available()
     entry = {"path": str(path), "source": None, "status": "error", "error": None, "score": 0,
-             "max_score": 0, "tampered": [], "checks": [], "manual": [], "cell_errors": [],
-             "seconds": 0.0}
+             "max_score": 0, "tampered": [], "integrity": [], "checks": [], "manual": [],
+             "cell_errors": [], "seconds": 0.0}
     try:
         assignment = match_assignment(path, sources)
     except ValueError as error:
@@ -631,9 +739,11 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
         entry["manual"] = manual_answers(assignment, student)
         restored = restore(assignment, student)
         entry["tampered"] = list(restored.tampered)
-        results = run_notebook(restored, cell_timeout=cell_timeout,
-                               notebook_timeout=notebook_timeout,
-                               env=env if env is not None else grading_env())
+        findings = integrity.scan(student_cells(assignment, restored), assignment.answers)
+        run = run_notebook(restored, assignment, cell_timeout=cell_timeout,
+                           notebook_timeout=notebook_timeout,
+                           env=env if env is not None else grading_env(), seed=seed,
+                           memory_limit=memory_limit, use_sandbox=use_sandbox)
     except Exception as error:  # whatever the submission holds, the other ones get graded
         expected = (ValueError, RuntimeError, OSError, subprocess.SubprocessError)
         entry["error"] = (str(error) if isinstance(error, expected) else
@@ -641,18 +751,58 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
         entry["seconds"] = round(time.monotonic() - start, 1)
         return entry
 
+    results = run.results
+    check_ids = [c["id"] for c in assignment.checks]
+    cell_order = [c.id for c in restored.nb.cells]
     check_cells = set(restored.checks.values())
     failed_cells = [(i, restored.code_cells[i], r.message) for i, r in enumerate(results)
                     if not r.passed and i not in check_cells]
     for check in entry["checks"]:
+        result = results[restored.checks[check["id"]]]
+        verdict = run.verdicts.get(check["id"]) or {
+            "passed": False, "ran": None, "claimed": None,
+            "message": run.judge_error or "the grader could not judge this check"}
+        if result.passed and not verdict["passed"] and (verdict.get("claimed") or
+                                                          verdict.get("ran") is False):
+            detail = ("its check cell ran without an error, but the checks in it never ran in "
+                      "the kernel (were they replaced or skipped?)" if verdict.get("ran") is False
+                      else "the check passed in the kernel but failed when the grader judged "
+                      "the kernel's results itself (was the check or what it relies on "
+                      f"changed?): {verdict['message']}")
+            findings.append({"kind": integrity.PATCHED, "cell": check["id"], "detail": detail,
+                             "judged": True})
+    findings += run.events
+    zeroed: dict[str, str] = {}
+    for finding in findings:
+        if finding.pop("judged", False):
+            finding["checks"] = [finding["cell"]]
+            continue
+        finding["checks"] = integrity.affected_checks(finding, check_ids, cell_order,
+                                                      assignment.answers)
+        for check_id in finding["checks"]:
+            zeroed.setdefault(check_id, f"0 points: the submission {finding['kind']} "
+                                        f"(cell '{finding['cell']}'): {finding['detail']}")
+    for finding in findings:
+        finding.pop("answer", None)
+    entry["integrity"] = findings
+
+    for check in entry["checks"]:
         index = restored.checks[check["id"]]
         result = results[index]
-        message = result.message
-        earlier = [f for f in failed_cells if f[0] < index]
-        if message and "is not defined" in message and earlier:  # say why it is not defined
-            message += f" (cell '{earlier[-1][1]}' failed before it: {earlier[-1][2]})"
-        check.update(passed=result.passed, message=message,
-                     points=check["max_points"] if result.passed else 0,
+        verdict = run.verdicts.get(check["id"]) or {
+            "passed": False, "message": run.judge_error or "the grader could not judge this check"}
+        passed = result.passed and bool(verdict["passed"]) and check["id"] not in zeroed
+        if not result.passed:
+            message = result.message
+            earlier = [f for f in failed_cells if f[0] < index]
+            if message and "is not defined" in message and earlier:  # say why it is not defined
+                message += f" (cell '{earlier[-1][1]}' failed before it: {earlier[-1][2]})"
+        elif not verdict["passed"]:
+            message = verdict["message"]
+        else:
+            message = zeroed.get(check["id"])
+        check.update(passed=passed, message=message,
+                     points=check["max_points"] if passed else 0,
                      tampered=restored.tampered.get(check["id"]))
     entry["cell_errors"] = [{"cell": name, "message": message} for _, name, message in failed_cells]
     events = {r.event for r in results}
@@ -678,16 +828,38 @@ def find_submissions(paths: list[str | os.PathLike]) -> list[Path]:
     return found
 
 
+def new_seed() -> int:
+    """A seed for the hidden inputs of one grading run, unknown in advance."""
+    return secrets.randbelow(2**31)
+
+
 def grade(paths: list[str | os.PathLike], source_dir: str | os.PathLike = "assignments/source", *,
           cell_timeout: float = DEFAULT_CELL_TIMEOUT,
           notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, jobs: int = 1,
-          on_result=None) -> list[dict]:
+          on_result=None, seed: int | None = None,
+          memory_limit: int = sandbox.DEFAULT_MEMORY_LIMIT,
+          require_sandbox: bool = False, use_sandbox: bool | None = None) -> list[dict]:
     """Grade ``paths`` (``jobs`` at a time); the entries in the order of ``paths``.
 
     ``on_result(entries, entry)`` is called after each submission with the entries so far
-    (``None`` for those not graded yet) and the new one. Raises UsageError before grading
-    anything.
+    (``None`` for those not graded yet) and the new one. ``seed`` (random by default) draws
+    the checks' inputs. Without bubblewrap the submissions run unisolated, with a warning
+    on stderr, unless ``require_sandbox``, which raises a UsageError instead. Raises
+    UsageError before grading anything.
     """
+    if use_sandbox is None:
+        use_sandbox = sandbox.available()
+    if not use_sandbox:
+        if require_sandbox:
+            raise UsageError("--require-sandbox: bubblewrap is not available here (Debian: "
+                             "apt-get install bubblewrap), so submissions cannot be isolated")
+        print("warning: no sandbox (bubblewrap is not available): submissions run with your "
+              "permissions, network and files; the report says \"sandbox\": null",
+              file=sys.stderr)
+    if memory_limit is not None and memory_limit < 0:
+        raise UsageError("--memory-limit must be a number of bytes >= 0 (0: no limit)")
+    if seed is None:
+        seed = new_seed()
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     if cell_timeout <= 0 or notebook_timeout <= 0:
@@ -700,7 +872,8 @@ def grade(paths: list[str | os.PathLike], source_dir: str | os.PathLike = "assig
     entries: list[dict | None] = [None] * len(submissions)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(grade_submission, path, sources, cell_timeout=cell_timeout,
-                               notebook_timeout=notebook_timeout, env=env): i
+                               notebook_timeout=notebook_timeout, env=env, seed=seed,
+                               memory_limit=memory_limit, use_sandbox=use_sandbox): i
                    for i, path in enumerate(submissions)}
         try:
             for future in as_completed(futures):
@@ -716,14 +889,15 @@ def grade(paths: list[str | os.PathLike], source_dir: str | os.PathLike = "assig
 # --- reports ------------------------------------------------------------------------------
 
 
-def report(entries: list[dict | None], *, cell_timeout: float, notebook_timeout: float) -> dict:
+def report(entries: list[dict | None], *, cell_timeout: float, notebook_timeout: float,
+           seed: int | None = None, sandbox_info: dict | None = None) -> dict:
     """The JSON report (see the module docstring); entries still ``None`` are left out."""
     from ganlab.runtime import fast_mode
 
     done = [e for e in entries if e is not None]
     return {"complete": len(done) == len(entries), "fast_mode": fast_mode(),
             "cell_timeout": float(cell_timeout), "notebook_timeout": float(notebook_timeout),
-            "submissions": done}
+            "seed": seed, "sandbox": sandbox_info, "submissions": done}
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
@@ -738,13 +912,20 @@ def csv_text(entries: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["path", "source", "status", "score", "max_score", *check_ids, "tampered",
-                     "error"])
+                     "integrity", "error"])
     for entry in entries:
         points = {c["id"]: c["points"] for c in entry["checks"]}
         writer.writerow([entry["path"], entry["source"] or "", entry["status"], entry["score"],
                          entry["max_score"], *[points.get(i, "") for i in check_ids],
-                         ";".join(entry["tampered"]), entry["error"] or ""])
+                         ";".join(entry["tampered"]), integrity_text(entry),
+                         entry["error"] or ""])
     return out.getvalue()
+
+
+def integrity_text(entry: dict) -> str:
+    """The integrity findings of a submission on one line: ``kind (cell): detail; ...``."""
+    return "; ".join(f"{f['kind']} ({f['cell'] or 'run'}): {f['detail']}"
+                     for f in entry.get("integrity", []))
 
 
 def feedback_text(entry: dict) -> str:
@@ -766,6 +947,14 @@ def feedback_text(entry: dict) -> str:
         how = ", ".join(f"`{c['id']}` ({c['tampered']})" for c in entry["checks"] if c["tampered"])
         lines += ["**Check cells you changed, deleted or moved:** " + how + ". The grader put "
                   "the original check cells back and ran them; your instructor sees this note.", ""]
+    if entry.get("integrity"):
+        lines += ["**What the grader noticed** (your instructor sees this too):", ""]
+        for finding in entry["integrity"]:
+            costs = (f" Checks scored 0 for it: {', '.join(f'`{c}`' for c in finding['checks'])}."
+                     if finding.get("checks") else "")
+            lines.append(f"- {finding['kind']} in cell `{finding['cell'] or '(the run)'}`: "
+                         f"{_cell_text(finding['detail'])}.{costs}")
+        lines.append("")
     if entry["cell_errors"]:
         lines += ["Other cells that failed (they may explain a failing check):", ""]
         lines += [f"- `{e['cell']}`: {e['message']}" for e in entry["cell_errors"]] + [""]
@@ -800,10 +989,14 @@ def feedback_names(entries: list[dict]) -> list[str]:
 
 
 def write_reports(entries: list[dict | None], *, json_path, csv_path=None, feedback_dir=None,
-                  cell_timeout: float, notebook_timeout: float) -> None:
-    """Write the JSON report, and with all entries done the CSV and the feedback files."""
+                  cell_timeout: float, notebook_timeout: float, seed: int | None = None,
+                  sandbox_info: dict | None = None, gradescope_dir=None,
+                  canvas_path=None) -> None:
+    """Write the JSON report, and with all entries done the CSV, the feedback files and
+    the Gradescope and Canvas exports."""
     write_json(json_path, report(entries, cell_timeout=cell_timeout,
-                                 notebook_timeout=notebook_timeout))
+                                 notebook_timeout=notebook_timeout, seed=seed,
+                                 sandbox_info=sandbox_info))
     if any(e is None for e in entries):
         return
     if csv_path:
@@ -811,6 +1004,69 @@ def write_reports(entries: list[dict | None], *, json_path, csv_path=None, feedb
     if feedback_dir:
         for entry, name in zip(entries, feedback_names(entries), strict=True):
             atomic_write_text(Path(feedback_dir) / name, feedback_text(entry))
+    if gradescope_dir:
+        for entry, name in zip(entries, feedback_names(entries), strict=True):
+            write_json(Path(gradescope_dir) / name.removesuffix(".md") / "results.json",
+                       gradescope_results(entry))
+    if canvas_path:
+        atomic_write_text(canvas_path, canvas_csv(entries))
+
+
+def gradescope_results(entry: dict) -> dict:
+    """A Gradescope ``results.json`` for one submission: one test per check, visible."""
+    tests = []
+    for check in entry["checks"]:
+        output = "passed" if check["passed"] else (check["message"] or "failed")
+        tests.append({"name": check["id"], "score": check["points"],
+                      "max_score": check["max_points"], "output": output,
+                      "visibility": "visible"})
+    summary = [f"Automatic checks: {entry['score']} / {entry['max_score']}."]
+    if entry["error"]:
+        summary.append(f"Your notebook could not be graded: {entry['error']}")
+    if entry.get("integrity"):
+        summary.append("The grader noticed: " + integrity_text(entry))
+    if entry["manual"]:
+        summary.append("Written answers are graded by hand: " + ", ".join(
+            m["id"] for m in entry["manual"]) + ".")
+    return {"score": entry["score"], "execution_time": int(round(entry["seconds"])),
+            "output": "\n".join(summary), "visibility": "visible", "tests": tests}
+
+
+def student_name(path: str) -> str:
+    """Who handed a submission in, read off its path: the folder ``alice/``, else the part
+    of the file name around the assignment's name (``alice-01_autoencoders.ipynb``)."""
+    p = Path(path)
+    if len(p.parts) > 1 and p.parent.name not in ("", "."):
+        return p.parent.name
+    stem = re.sub(r"[0-9]{2}_[a-z_]+", "", p.stem).strip("-_ .")
+    return stem or p.stem
+
+
+def canvas_csv(entries: list[dict]) -> str:
+    """A gradebook for Canvas's import: the columns Canvas expects, a column per assignment
+    with the automatic score. Canvas matches rows by ID: fill those in (or match by name)."""
+    assignments_seen = []
+    for entry in entries:
+        name = Path(entry["source"]).stem if entry["source"] else None
+        if name and name not in assignments_seen:
+            assignments_seen.append(name)
+    rows: dict[str, dict[str, int]] = {}
+    for entry in entries:
+        who = student_name(entry["path"])
+        if entry["source"]:
+            rows.setdefault(who, {})[Path(entry["source"]).stem] = entry["score"]
+        else:
+            rows.setdefault(who, {})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
+                     *assignments_seen])
+    writer.writerow(["Points Possible", "", "", "", "", *[
+        next(e["max_score"] for e in entries if e["source"] and Path(e["source"]).stem == a)
+        for a in assignments_seen]])
+    for who, scores in rows.items():
+        writer.writerow([who, "", "", "", "", *[scores.get(a, "") for a in assignments_seen]])
+    return out.getvalue()
 
 
 def summary_line(entry: dict) -> str:
@@ -818,6 +1074,8 @@ def summary_line(entry: dict) -> str:
     line = f"{entry['path']}: {entry['score']}/{entry['max_score']} ({entry['status']})"
     if entry["tampered"]:
         line += f", tampered: {', '.join(entry['tampered'])}"
+    if entry.get("integrity"):
+        line += f", flagged: {', '.join(sorted({f['kind'] for f in entry['integrity']}))}"
     if entry["error"]:
         line += f", error: {entry['error']}"
     return line

@@ -89,20 +89,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ganlab.grading.inside")
     parser.add_argument("--memory-limit", type=int, default=0)
     parser.add_argument("--log", required=True)
-    parser.add_argument("--skip", action="append", default=[],
-                        help="a path in HOME or the temporary folder that the grader made")
+    parser.add_argument("--scan", action="append", default=[],
+                        help="a private folder (besides HOME) to list what was left in")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     _become_subreaper()
-    home, tmp = os.environ.get("HOME"), os.environ.get("TMPDIR") or "/tmp"
-    skip = {os.path.abspath(p) for p in args.skip}
+    home = os.environ.get("HOME")
     with open(args.log, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL,
                                    preexec_fn=lambda: _limit_memory(args.memory_limit))
         code = process.wait()
-    time.sleep(0.2)  # let processes that were exiting finish
+    deadline = time.monotonic() + 5.0  # let the kernel and processes that were exiting finish
+    while time.monotonic() < deadline and any(
+            "ipykernel" in _describe(pid) for pid in _descendants()):
+        time.sleep(0.1)
+    time.sleep(0.2)
     lingering = [{"pid": pid, "command": _describe(pid)} for pid in _descendants()]
     for item in lingering:
         try:
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
     report = {"exit_code": code, "lingering": lingering[:MAX_LISTED],
-              "home_files": _files(home, skip), "tmp_files": _files(tmp, skip)}
+              "home_files": _files(home, set()),
+              "tmp_files": [f for folder in args.scan for f in _files(folder, set())]}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
     return 0

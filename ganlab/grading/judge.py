@@ -32,6 +32,7 @@ import io
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 CHECK_PREFIX = "check_"
@@ -72,26 +73,16 @@ def _defined_in_notebook(value) -> bool:
     return (callable(value) and getattr(value, "__module__", None) == "__main__")
 
 
-def judge(source_path: str | os.PathLike, records_dir: str | os.PathLike) -> dict[str, dict]:
-    """``{check id: {"passed", "message", "ran", "claimed"}}`` for every check of the source.
-
-    ``ran``: the kernel left a record for every check call of the cell; ``claimed``: the
-    kernel's own checks said they passed (``None`` when no record).
-    """
+def prepare(source_path: str | os.PathLike):
+    """The source notebook and the namespace its given cells leave (the trusted values)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import nbformat
 
-    from ganlab import assignments
-    from ganlab.grading import evidence
+    import ganlab.checks  # noqa: F401  (imported before any record is read)
 
     nb = nbformat.read(source_path, as_version=4)
-    records = evidence.load_records(records_dir)
-    by_cell: dict[str, list[dict]] = {}
-    for record in records:
-        by_cell.setdefault(str(record.get("cell")), []).append(record)
-
     namespace = {"__name__": "__main__", "__builtins__": builtins}
     for cell in given_cells(nb):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -99,6 +90,24 @@ def judge(source_path: str | os.PathLike, records_dir: str | os.PathLike) -> dic
                 exec(compile(cell.source, f"<given cell {cell.get('id')}>", "exec"), namespace)
             except Exception:  # a given cell that needs the student's code: not needed here
                 pass
+    return nb, namespace
+
+
+def judge(source_path: str | os.PathLike, records_dir: str | os.PathLike,
+          prepared=None) -> dict[str, dict]:
+    """``{check id: {"passed", "message", "ran", "claimed"}}`` for every check of the source.
+
+    ``ran``: the kernel left a record for every check call of the cell; ``claimed``: the
+    kernel's own checks said they passed (``None`` when no record).
+    """
+    from ganlab import assignments
+    from ganlab.grading import evidence
+
+    nb, namespace = prepared if prepared is not None else prepare(source_path)
+    records = evidence.load_records(records_dir)
+    by_cell: dict[str, list[dict]] = {}
+    for record in records:
+        by_cell.setdefault(str(record.get("cell")), []).append(record)
 
     verdicts = {}
     graded = [g for g in assignments.graded_cells(nb) if g["kind"] == "check"]
@@ -156,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[evidence.SEED_ENV] = str(request["seed"])
     os.environ.pop(evidence.RECORDS_ENV, None)
     try:
-        verdicts = judge(request["source"], request["records"])
+        prepared = prepare(request["source"])
+        ready = request.get("ready")  # the grader writes it once the kernel has finished
+        deadline = time.monotonic() + float(request.get("timeout", 3600))
+        while ready and not Path(ready).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the notebook's run did not finish in time")
+            time.sleep(0.05)
+        verdicts = judge(request["source"], request["records"], prepared)
         result = {"verdicts": verdicts, "error": None}
     except Exception as error:  # the report says the judge failed; the checks then earn 0
         result = {"verdicts": {}, "error": f"{type(error).__name__}: {error}"}
