@@ -21,33 +21,52 @@ For every submission the grader
    alone costs no points: the restored check decides, the instructor reviews the flag.
    All outputs are cleared and the metadata of the student's own cells is dropped (so
    nbval tags such as ``raises-exception`` cannot change how a check is judged).
-3. **runs the restored notebook under nbval** in its own subprocess, in a temporary
-   folder: ``python -m pytest submission.ipynb --nbval-lax --nbval-current-env
-   --nbval-cell-timeout=T -p no:cacheprovider --junitxml=...``, with the environment of the
-   grader (``GANLAB_FAST=1 python -m ganlab grade ...`` grades in fast mode), this
-   checkout of ``ganlab`` first on ``PYTHONPATH``, and a wall-clock limit for the whole
-   notebook. A small ``conftest.py`` written next to the notebook makes nbval judge every
-   cell on its own after a timeout (nbval would otherwise mark all later cells as
-   expected failures, without their messages), notices a dead kernel within a second
-   instead of waiting for the cell timeout, and logs each cell's result as it finishes,
-   so that a notebook stopped at the time limit keeps the results of its earlier cells.
-4. **scores the checks**: nbval names its test items ``Cell <k>``, the k-th *code* cell,
-   so the grader records the code-cell index of every check in the restored notebook and
-   reads the outcome of that item from the JUnit XML. A check passes when its cell runs
-   without an error and earns its points; otherwise it earns 0 and its ``message`` is the
-   first line of the failure: the hint of :mod:`ganlab.checks` for an ``AssertionError``,
-   ``"NameError: name 'f' is not defined"`` for other errors, ``"timed out after 600 s"``,
-   ``"the kernel died while running this cell"``, ``"not run: the kernel died"`` ...
+3. **runs the restored notebook under nbval in a sandbox** (:mod:`ganlab.grading.sandbox`:
+   bubblewrap, no network, private ``HOME`` and ``/tmp``, read-only system, memory limit,
+   every process killed at the end), in its own subprocess and work folder:
+   ``python -m pytest submission.ipynb --nbval-lax --nbval-current-env
+   --nbval-cell-timeout=T -p no:cacheprovider --junitxml=...``, with a small environment
+   (``GANLAB_FAST`` passes through: ``GANLAB_FAST=1 python -m ganlab grade ...`` grades in
+   fast mode), and a wall-clock limit for the whole notebook. The grader's pytest plugin
+   (:mod:`ganlab.grading.plugin`) next to the notebook makes nbval judge every cell on its
+   own after a timeout, notices a dead kernel within a second and logs each cell's result
+   as it finishes. A first cell installs an audit hook (:mod:`ganlab.grading.audit`), and
+   each check cell records what it asked of the student's code
+   (:mod:`ganlab.grading.evidence`), with inputs drawn from the run's secret ``--seed``.
+4. **judges every check outside the kernel** (:mod:`ganlab.grading.judge`): a process of
+   its own, which never runs the submission's code, replays the records through the same
+   checks with the package's references. A check passes when its cell ran without an
+   error under nbval *and* the judge passes it *and* no integrity finding costs it; it
+   then earns its points. Otherwise it earns 0 and its ``message`` is the first line of
+   the failure: the hint of :mod:`ganlab.checks`, ``"NameError: name 'f' is not defined"``
+   for other errors, ``"timed out after 600 s"``, ``"the kernel died while running this
+   cell"``, ``"not run: the kernel died"``, ``"0 points (reference): uses ..."`` ...
+5. **reads what the submission tried** (:mod:`ganlab.grading.integrity`): answers taken
+   from the package, patched checks or comparisons, code built at run time, the
+   instructor's files (all read from its source), and escapes (the audit log, files left
+   in ``HOME`` and ``/tmp``, processes left running). Each is an ``integrity`` finding;
+   those that could have bought points cost the checks they could reach.
+
+**What a grade guarantees.** Nothing the submission runs can change whether a check
+passes: the checks run in the judge's process, on data. A check passes only when the
+student's code computed the right results on inputs drawn at grading time. The
+threat model, and what the grader does *not* guarantee, is in ``assignments/README.md``.
+Check cells made of plain ``assert``s (no ``ganlab.checks`` call) are judged by the
+kernel alone, so they are only as trustworthy as the submission.
 
 Report (``--json``, rewritten atomically after every graded submission)::
 
     {"complete": true, "fast_mode": false, "cell_timeout": 600.0, "notebook_timeout": 1800.0,
+     "seed": 1734526519,           # the seed of the checks' inputs (--seed)
+     "sandbox": {"kind": "bubblewrap", "version": "bubblewrap 0.8.0", "network": false, ...},
      "submissions": [
        {"path": "alice/01_autoencoders.ipynb", "source": "assignments/source/01_autoencoders.ipynb",
         "status": "graded",        # or "timed out", "kernel died", "error"
         "error": null,             # why the notebook could not be graded at all
         "score": 7, "max_score": 10,            # auto-graded checks only
         "tampered": ["ae-loss-check"],          # check ids, in the source's order
+        "integrity": [{"kind": "patched", "cell": "my-cell", "detail": "replaces torch.allclose",
+                       "checks": ["ae-loss-check", ...]}],   # the checks it cost
         "checks": [{"id": "ae-model-check", "points": 3, "max_points": 3, "passed": true,
                     "message": null, "tampered": null}, ...],   # tampered: "changed", ...
         "manual": [{"id": "why", "points": 2, "answer": "...", "answered": true}],
@@ -62,9 +81,12 @@ written answers (markdown cells with ``ganlab.manual`` metadata) for grading by 
 their points are not in ``score`` or ``max_score``. ``cell_errors`` lists the code cells
 outside the checks that failed, which often explains a failing check.
 
-``--csv`` writes one row per submission: path, source, status, score, max_score, the
-points of every check id (empty when the check belongs to another assignment), tampered
-(ids joined by ``;``) and error. ``--feedback DIR`` writes one markdown file per
+``"sandbox"`` is ``null`` where no sandbox was used. ``--csv`` writes one row per
+submission: path, source, status, score, max_score, the points of every check id (empty
+when the check belongs to another assignment), tampered (ids joined by ``;``), integrity
+and error. ``--gradescope DIR`` writes a Gradescope ``results.json`` per submission
+(``DIR/<name>/results.json``, one test per check), ``--canvas FILE`` a gradebook CSV for
+Canvas's import. ``--feedback DIR`` writes one markdown file per
 submission (named like it, with ``.md``, led by its folders joined with ``__`` where two
 submissions share a name: ``alice__01_autoencoders.md``) with each check's result and
 hint, for the student.
@@ -74,8 +96,8 @@ score or status); 2 (:data:`EXIT_USAGE`) for a usage error, before anything is g
 a missing submission or source folder, a broken source notebook, nbval not installed,
 a bad option; 130 when interrupted.
 
-Student code runs with the grader's permissions: grade untrusted submissions in a
-container or a throw-away account.
+Without bubblewrap (macOS, Windows) submissions run with the grader's permissions: the
+grader says so on stderr and in the report, and ``--require-sandbox`` refuses instead.
 """
 
 from __future__ import annotations
@@ -780,8 +802,8 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
         finding["checks"] = integrity.affected_checks(finding, check_ids, cell_order,
                                                       assignment.answers)
         for check_id in finding["checks"]:
-            zeroed.setdefault(check_id, f"0 points: the submission {finding['kind']} "
-                                        f"(cell '{finding['cell']}'): {finding['detail']}")
+            zeroed.setdefault(check_id, f"0 points ({finding['kind']}): {finding['detail']} "
+                                        f"(cell '{finding['cell'] or 'the run'}')")
     for finding in findings:
         finding.pop("answer", None)
     entry["integrity"] = findings
@@ -1036,10 +1058,10 @@ def student_name(path: str) -> str:
     """Who handed a submission in, read off its path: the folder ``alice/``, else the part
     of the file name around the assignment's name (``alice-01_autoencoders.ipynb``)."""
     p = Path(path)
-    if len(p.parts) > 1 and p.parent.name not in ("", "."):
-        return p.parent.name
     stem = re.sub(r"[0-9]{2}_[a-z_]+", "", p.stem).strip("-_ .")
-    return stem or p.stem
+    if stem:
+        return stem
+    return p.parent.name if p.parent.name not in ("", ".") else p.stem
 
 
 def canvas_csv(entries: list[dict]) -> str:

@@ -131,7 +131,7 @@ def unit01_samples():
 
 
 def test_match_assignment_by_file_name(tmp_path):
-    sources = [grade.Assignment(tmp_path / name, new_notebook(), [], [], {})
+    sources = [grade.Assignment(tmp_path / name, new_notebook(), [], [], {}, {}, {})
                for name in ("01_autoencoders.ipynb", "02_vae.ipynb", "02_vae_extra.ipynb")]
     assert grade.match_assignment("x/01_autoencoders.ipynb", sources) is sources[0]
     assert grade.match_assignment("alice-01_autoencoders (1).ipynb", sources) is sources[0]
@@ -270,7 +270,8 @@ def test_interpret_says_why_later_cells_did_not_run():
 
 def fake_entry(path, score, checks, **extra):
     entry = {"path": path, "source": "src/01_mini.ipynb", "status": "graded", "error": None,
-             "score": score, "max_score": 3, "tampered": [], "manual": [], "cell_errors": [],
+             "score": score, "max_score": 3, "tampered": [], "integrity": [], "manual": [],
+             "cell_errors": [],
              "seconds": 1.0, "checks": [
                  {"id": name, "points": points, "max_points": top, "passed": points == top,
                   "message": None if points == top else "use | the mean", "tampered": None}
@@ -282,21 +283,37 @@ def fake_entry(path, score, checks, **extra):
 def test_csv_and_feedback(tmp_path):
     entries = [fake_entry(str(tmp_path / "alice" / "01_mini.ipynb"), 3, [("a", 2, 2), ("b", 1, 1)]),
                fake_entry(str(tmp_path / "bob" / "01_mini.ipynb"), 2, [("a", 2, 2), ("b", 0, 1)],
-                          tampered=["b"], cell_errors=[{"cell": "b-task", "message": "boom"}])]
+                          tampered=["b"], cell_errors=[{"cell": "b-task", "message": "boom"}],
+                          integrity=[{"kind": "patched", "cell": "mine", "checks": ["b"],
+                                      "detail": "replaces torch.allclose"}])]
     entries[1]["checks"][1]["tampered"] = "changed"
     rows = list(csv.reader(grade.csv_text(entries).splitlines()))
     assert rows[0] == ["path", "source", "status", "score", "max_score", "a", "b", "tampered",
-                       "error"]
-    assert rows[2][3:] == ["2", "3", "2", "0", "b", ""]
+                       "integrity", "error"]
+    assert rows[2][3:] == ["2", "3", "2", "0", "b", "patched (mine): replaces torch.allclose", ""]
     assert grade.feedback_names(entries) == ["alice__01_mini.md", "bob__01_mini.md"]
     text = grade.feedback_text(entries[1])
     assert "**2 / 3**" in text and "| `b` | 0 / 1 | use \\| the mean |" in text
     assert "`b` (changed)" in text and "- `b-task`: boom" in text
+    assert "- patched in cell `mine`: replaces torch.allclose. Checks scored 0 for it: `b`." in text
     grade.write_reports(entries, json_path=tmp_path / "r.json", csv_path=tmp_path / "g.csv",
-                        feedback_dir=tmp_path / "fb", cell_timeout=5, notebook_timeout=9)
-    assert json.loads((tmp_path / "r.json").read_text())["submissions"] == entries
+                        feedback_dir=tmp_path / "fb", cell_timeout=5, notebook_timeout=9,
+                        seed=7, gradescope_dir=tmp_path / "gs", canvas_path=tmp_path / "c.csv")
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["submissions"] == entries and report["seed"] == 7 and report["sandbox"] is None
     assert sorted(p.name for p in (tmp_path / "fb").iterdir()) == grade.feedback_names(entries)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fb", "g.csv", "r.json"]  # no temp files
+    assert sorted(p.name for p in tmp_path.iterdir()) == [  # no temp files
+        "c.csv", "fb", "g.csv", "gs", "r.json"]
+    results = json.loads((tmp_path / "gs" / "bob__01_mini" / "results.json").read_text())
+    assert results["score"] == 2 and results["visibility"] == "visible"
+    assert [(t["name"], t["score"], t["max_score"]) for t in results["tests"]] == [
+        ("a", 2, 2), ("b", 0, 1)]
+    assert results["tests"][1]["output"] == "use | the mean"
+    assert "replaces torch.allclose" in results["output"]
+    canvas = list(csv.reader((tmp_path / "c.csv").read_text().splitlines()))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "01_mini"]
+    assert canvas[1][0] == "Points Possible" and canvas[1][-1] == "3"
+    assert [(row[0], row[-1]) for row in canvas[2:]] == [("alice", "3"), ("bob", "2")]
 
 
 def test_usage_errors_exit_2_and_grade_nothing(tmp_path, capsys):
