@@ -63,10 +63,10 @@ def install(work: str | None = None) -> None:
                 note("process", "forks")
             elif event == "open" and len(args) > 1 and isinstance(args[0], str):
                 mode = args[1] if isinstance(args[1], str) else ""
-                path = os.path.realpath(args[0])
-                if any(m in mode for m in "wax+") and not path.startswith(work + os.sep) \
-                        and not path.startswith("/dev/"):
-                    note("write", f"writes {args[0]}")
+                if any(m in mode for m in "wax+"):
+                    path = os.path.realpath(args[0])
+                    if not path.startswith((work + os.sep, "/dev/")):
+                        note("write", f"writes {args[0]}")
         except Exception:
             pass
         finally:

@@ -708,17 +708,31 @@ def _set_state(obj, state) -> None:
         obj.set_state(_as_tensor(state.get("generator")).to(torch.uint8))
 
 
+_loaded: dict[tuple, object] = {}  # (path, size, mtime) -> record or None, read once
+
+
 def load_records(folder: str | os.PathLike, limit: int = 10_000) -> list[dict]:
     """The records of a kernel's folder, oldest first; files that are no record are skipped."""
     records = []
-    paths = sorted(Path(folder).glob("*.pt"), key=lambda p: (p.stat().st_mtime_ns, p.name))
-    for path in paths[:limit]:
+    try:
+        paths = sorted((p.stat().st_mtime_ns, p.name, p) for p in Path(folder).glob("*.pt"))
+    except OSError:
+        return records
+    for mtime, _, path in paths[:limit]:
         try:
-            if path.stat().st_size > MAX_RECORD_BYTES:
-                continue
-            record = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception:
+            size = path.stat().st_size
+        except OSError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("entries"), list):
-            records.append(record)
+        key = (str(path), size, mtime)
+        if key not in _loaded:
+            record = None
+            if size <= MAX_RECORD_BYTES:
+                try:
+                    record = torch.load(path, weights_only=True, map_location="cpu")
+                except Exception:
+                    record = None
+            ok = isinstance(record, dict) and isinstance(record.get("entries"), list)
+            _loaded[key] = record if ok else None
+        if _loaded[key] is not None:
+            records.append(_loaded[key])
     return records

@@ -93,60 +93,100 @@ def prepare(source_path: str | os.PathLike):
     return nb, namespace
 
 
-def judge(source_path: str | os.PathLike, records_dir: str | os.PathLike,
-          prepared=None) -> dict[str, dict]:
-    """``{check id: {"passed", "message", "ran", "claimed"}}`` for every check of the source.
-
-    ``ran``: the kernel left a record for every check call of the cell; ``claimed``: the
-    kernel's own checks said they passed (``None`` when no record).
-    """
+def check_cells(nb) -> list[tuple[str, object]]:
+    """``(check id, cell)`` of every check cell of a source notebook, in order."""
     from ganlab import assignments
-    from ganlab.grading import evidence
 
-    nb, namespace = prepared if prepared is not None else prepare(source_path)
-    records = evidence.load_records(records_dir)
+    ids = [g["id"] for g in assignments.graded_cells(nb) if g["kind"] == "check"]
+    cells = {c.metadata["ganlab"]["check"]: c for c in nb.cells
+             if "check" in c.get("metadata", {}).get("ganlab", {})}
+    return [(check_id, cells[check_id]) for check_id in ids]
+
+
+def group_records(records: list[dict]) -> dict[str, list[dict]]:
+    """The records by the check cell the kernel was in when it wrote them."""
     by_cell: dict[str, list[dict]] = {}
     for record in records:
         by_cell.setdefault(str(record.get("cell")), []).append(record)
+    return by_cell
 
-    verdicts = {}
-    graded = [g for g in assignments.graded_cells(nb) if g["kind"] == "check"]
-    for item in graded:
-        cell = next(c for c in nb.cells if c.get("metadata", {}).get("ganlab", {}).get("check")
-                    == item["id"])
-        replayer = evidence.Replayer(by_cell.get(cell.id, []))
-        local = dict(namespace)
-        verdict = {"passed": True, "message": None, "ran": True, "claimed": True}
-        for statement in check_statements(cell.source):
-            for node in ast.walk(statement):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                    value = local.get(node.id, getattr(builtins, node.id, None)
-                                      if hasattr(builtins, node.id) else None)
-                    if node.id not in local and hasattr(builtins, node.id):
-                        continue
-                    if value is None or _defined_in_notebook(value):
-                        local[node.id] = evidence.Student(node.id)
-            code = compile(ast.Module(body=[statement], type_ignores=[]),
-                           f"<check cell {item['id']}>", "exec")
-            try:
-                with evidence.replaying(replayer), \
-                        contextlib.redirect_stdout(io.StringIO()), \
-                        contextlib.redirect_stderr(io.StringIO()):
-                    exec(code, local)
-            except Exception as error:
-                verdict["passed"] = False
-                verdict["message"] = _message(error)
-            finally:
-                current = replayer.current
-                if current is None:
-                    verdict["ran"] = False
-                    verdict["claimed"] = None
-                elif not (current.get("claim") or {}).get("passed"):
-                    verdict["claimed"] = False if verdict["claimed"] is not None else None
-            if not verdict["passed"]:
-                break
-        verdicts[item["id"]] = verdict
-    return verdicts
+
+def judge_cell(check_id: str, cell, namespace: dict, records: list[dict]) -> dict:
+    """The verdict on one check cell: its check statements replayed from ``records``.
+
+    ``{"passed", "message", "ran", "claimed"}``: ``ran`` is False when a check call found
+    no record; ``claimed`` says whether the kernel's own checks said they passed
+    (``None`` without a record).
+    """
+    from ganlab.grading import evidence
+
+    replayer = evidence.Replayer(records)
+    local = dict(namespace)
+    verdict = {"passed": True, "message": None, "ran": True, "claimed": True}
+    for statement in check_statements(cell.source):
+        for node in ast.walk(statement):  # the student's names become stand-ins
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                if node.id not in local and hasattr(builtins, node.id):
+                    continue
+                value = local.get(node.id)
+                if value is None or _defined_in_notebook(value):
+                    local[node.id] = evidence.Student(node.id)
+        code = compile(ast.Module(body=[statement], type_ignores=[]),
+                       f"<check cell {check_id}>", "exec")
+        try:
+            with evidence.replaying(replayer), \
+                    contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                exec(code, local)
+        except Exception as error:
+            verdict["passed"] = False
+            verdict["message"] = _message(error)
+        finally:
+            current = replayer.current
+            if current is None:
+                verdict["ran"], verdict["claimed"] = False, None
+            elif not (current.get("claim") or {}).get("passed") and verdict["claimed"]:
+                verdict["claimed"] = False
+        if not verdict["passed"]:
+            break
+    return verdict
+
+
+def judge(source_path: str | os.PathLike, records_dir: str | os.PathLike,
+          prepared=None) -> dict[str, dict]:
+    """``{check id: verdict}`` (see :func:`judge_cell`) for every check of the source."""
+    from ganlab.grading import evidence
+
+    nb, namespace = prepared if prepared is not None else prepare(source_path)
+    by_cell = group_records(evidence.load_records(records_dir))
+    return {check_id: judge_cell(check_id, cell, namespace, by_cell.get(cell.id, []))
+            for check_id, cell in check_cells(nb)}
+
+
+def judge_while_running(prepared, records_dir, ready: Path, timeout: float) -> dict[str, dict]:
+    """:func:`judge`, started while the notebook still runs: a check cell is decided as
+    soon as a record of a later check cell shows that the kernel has moved past it, the
+    rest once ``ready`` exists (the grader makes it when the run has ended)."""
+    from ganlab.grading import evidence
+
+    nb, namespace = prepared
+    cells = check_cells(nb)
+    verdicts: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        done = ready.exists()  # read before the records: all of them are there then
+        by_cell = group_records(evidence.load_records(records_dir))
+        later = [i for i, (_, cell) in enumerate(cells) if cell.id in by_cell]
+        reached = len(cells) if done else (max(later) if later else 0)
+        for check_id, cell in cells[:reached]:
+            if check_id not in verdicts:
+                verdicts[check_id] = judge_cell(check_id, cell, namespace,
+                                                by_cell.get(cell.id, []))
+        if done:
+            return verdicts
+        if time.monotonic() > deadline:
+            raise TimeoutError("the notebook's run did not finish in time")
+        time.sleep(0.05)
 
 
 def _message(error: BaseException) -> str:
@@ -166,20 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop(evidence.RECORDS_ENV, None)
     try:
         prepared = prepare(request["source"])
-        ready = request.get("ready")  # the grader writes it once the kernel has finished
-        deadline = time.monotonic() + float(request.get("timeout", 3600))
-        while ready and not Path(ready).exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the notebook's run did not finish in time")
-            time.sleep(0.05)
-        verdicts = judge(request["source"], request["records"], prepared)
+        if request.get("ready"):  # the grader makes it once the kernel has finished
+            verdicts = judge_while_running(prepared, request["records"], Path(request["ready"]),
+                                           float(request.get("timeout", 3600)))
+        else:
+            verdicts = judge(request["source"], request["records"], prepared)
         result = {"verdicts": verdicts, "error": None}
     except Exception as error:  # the report says the judge failed; the checks then earn 0
         result = {"verdicts": {}, "error": f"{type(error).__name__}: {error}"}
     from ganlab.checkpoint import atomic_write_text
 
     atomic_write_text(request["output"], json.dumps(result))
-    return 0
+    sys.stdout.flush()
+    os._exit(0)  # skip tearing down torch: the verdicts are written
 
 
 if __name__ == "__main__":
