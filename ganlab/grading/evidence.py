@@ -516,9 +516,7 @@ def _leaves(args) -> list[torch.Tensor]:
                 add(variable)
             stack.extend(reversed([n for n, _ in node.next_functions]))
 
-    def walk(value, depth=0):
-        if depth > 10:
-            return
+    for value in _items(args):
         if isinstance(value, torch.Tensor):
             if value.requires_grad:
                 add(value) if value.grad_fn is None else walk_graph(value)
@@ -526,15 +524,21 @@ def _leaves(args) -> list[torch.Tensor]:
             for p in value.parameters():
                 if p.requires_grad:
                     add(p)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v, depth + 1)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v, depth + 1)
-
-    walk(args)
     return found
+
+
+def _items(value, depth: int = 0):
+    """The values inside the lists, tuples and dicts of ``value``, depth first."""
+    if depth > 10:
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _items(v, depth + 1)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _items(v, depth + 1)
+    else:
+        yield value
 
 
 def sketch(value, depth: int = 0):
@@ -610,7 +614,7 @@ def _same_sketch(a, b, rel: float = 1e-4) -> bool:
 
 
 def effects(args) -> list:
-    """How a call left the check's own objects in ``args``, in the order :func:`_walk_objects` finds them."""
+    """How a call left the check's own objects in ``args`` (in the order of :func:`_items`)."""
     return [_state_of(obj) for obj in _walk_objects(args)]
 
 
@@ -626,23 +630,11 @@ def apply_effects(args, recorded) -> None:
 
 def _walk_objects(args) -> list:
     found, seen = [], set()
-
-    def walk(value, depth=0):
-        if depth > 10 or id(value) in seen:
-            return
-        if isinstance(value, (torch.Tensor, nn.Module, torch.optim.Optimizer, torch.Generator)):
-            if isinstance(value, StudentModule):
-                return
+    for value in _items(args):
+        if isinstance(value, (torch.Tensor, nn.Module, torch.optim.Optimizer, torch.Generator)) \
+                and not isinstance(value, StudentModule) and id(value) not in seen:
             seen.add(id(value))
             found.append(value)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v, depth + 1)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v, depth + 1)
-
-    walk(args)
     return found
 
 
