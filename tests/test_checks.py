@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganlab import checks, losses, metrics, theory, toy
+from ganlab.checks import unit04
 from ganlab.gan import discriminator_step, generator_step
 from ganlab.losses import LOG_2PI, contractive_penalty, reconstruction_error
 from ganlab.models import Autoencoder, add_noise
@@ -901,7 +902,7 @@ def test_theorem_1_holds_for_the_reference_functions():
     """What the Unit 04 check cell asserts: C(G) = V(D*, G) = -log 4 + 2 JSD on smooth pairs."""
     x = np.linspace(-8, 8, 1601)
     for seed in range(3):
-        p, q = checks._smooth_pair(x, seed)
+        p, q = unit04._smooth_pair(x, seed)
         criterion = my_value(theory.optimal_discriminator(p, q), p, q, x)
         assert abs(criterion - (-math.log(4) + 2 * my_jsd(p, q, x))) < 1e-6
 

@@ -2,6 +2,14 @@
 
 The stages, one module each:
 
+* :mod:`ganlab.grading.sources`: the instructor's source notebooks, and which one a
+  submission answers;
+* :mod:`ganlab.grading.restore`: the submission with the source's check cells put back
+  (hidden tests included) and its tampering noted;
+* :mod:`ganlab.grading.run`: the restored notebook under nbval in the sandbox, with the
+  judge beside it, and what each cell did;
+* :mod:`ganlab.grading.report`: the JSON report, CSV, feedback files, Gradescope and
+  Canvas exports;
 * :mod:`ganlab.grading.evidence`: what a check cell's calls of student code leave
   behind while grading (recorded in the kernel), and how the grader replays it;
 * :mod:`ganlab.grading.judge`: the grader's own process that decides every check, outside

@@ -69,13 +69,28 @@ def _describe(pid: int) -> str:
     return text[:200]
 
 
+def _mounts() -> set[str]:
+    """The sandbox's mount points and the folders made to hold them (not the submission's)."""
+    points = set()
+    try:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            while point not in ("/", ""):
+                points.add(point)
+                point = os.path.dirname(point)
+    except (OSError, IndexError):
+        pass
+    return points
+
+
 def _files(folder: str | None, skip: set[str]) -> list[str]:
     """Up to :data:`MAX_LISTED` files and folders in ``folder`` (but ``skip``)."""
     if not folder or not os.path.isdir(folder):
         return []
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip]
+        dirs[:] = [d for d in dirs if os.path.join(root, d) not in skip
+                   or not os.path.ismount(os.path.join(root, d))]
         for name in dirs + files:
             path = os.path.join(root, name)
             if path not in skip:
@@ -113,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError:
             pass
     report = {"exit_code": code, "lingering": lingering[:MAX_LISTED],
-              "home_files": _files(home, set()),
-              "tmp_files": [f for folder in args.scan for f in _files(folder, set())]}
+              "home_files": _files(home, _mounts()),
+              "tmp_files": [f for folder in args.scan for f in _files(folder, _mounts())]}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
     return 0

@@ -1,0 +1,182 @@
+"""Helpers shared by the checks of every unit: failing with a hint, calling student code.
+
+See :mod:`ganlab.checks` for how the checks teach and how the grader uses them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import NoReturn
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganlab.grading import evidence
+
+NOT_IMPLEMENTED = "{name} is not implemented yet: fill in the cell marked YOUR CODE HERE"
+IMAGE_SHAPE = (1, 28, 28)
+# modules whose own NotImplementedError is not a student's stub
+_LIBRARY_MODULES = ("torch", "ganlab", "numpy", "builtins")
+
+
+def fail(hint: str, *details: str) -> NoReturn:
+    """Raise the AssertionError of a check: ``hint`` on the first line, ``details`` below."""
+    __tracebackhide__ = True
+    raise AssertionError("\n".join([hint, *details]))
+
+
+def call(description: str, fn: Callable, *args, name: str,
+         hints: Mapping[str, str] | None = None, **kwargs):
+    """``fn(*args, **kwargs)``, turning the student's errors into one-line hints.
+
+    ``NotImplementedError`` becomes :data:`NOT_IMPLEMENTED` for the function that raised
+    it (``name`` if it cannot be told). Any other exception becomes an AssertionError
+    ``"<description> raised <Type>: <message>"``, unless ``hints`` maps a fragment of its
+    message to a better first line. ``description`` says what was called, e.g. ``"encode(x)"``.
+    """
+    __tracebackhide__ = True
+    if not callable(fn):
+        fail(f"{name} must be a function or a class, got {type(fn).__name__}: "
+             "run the cell that defines it")
+    return evidence.intercept(description, fn, args, kwargs,
+                              lambda: _invoke(description, fn, args, kwargs, name, hints))
+
+
+def _invoke(description: str, fn: Callable, args: tuple, kwargs: dict, name: str,
+            hints: Mapping[str, str] | None):
+    __tracebackhide__ = True
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as error:
+        raise AssertionError(NOT_IMPLEMENTED.format(name=_raised_by(error) or name)) from None
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        said = f"{description} raised {type(error).__name__}" + (f": {message}" if message else "")
+        hint = next((h for fragment, h in (hints or {}).items() if fragment in str(error)), None)
+        raise AssertionError(f"{hint}\n{said}" if hint else said) from error
+
+
+def _raised_by(error: BaseException) -> str | None:
+    """The student function whose body raised ``error``: ``"add_noise"``, ``"Model.encode"``."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return None
+    frame = tb.tb_frame
+    module = str(frame.f_globals.get("__name__", ""))
+    function = frame.f_code.co_name
+    owner = frame.f_locals.get("self")
+    if function == "_forward_unimplemented" and owner is not None:  # nn.Module without forward
+        return f"{type(owner).__name__}.forward"
+    if module.split(".")[0] in _LIBRARY_MODULES or function.startswith("<"):
+        return None
+    if owner is None or isinstance(owner, type):
+        return function
+    cls = type(owner).__name__
+    return cls if function == "__init__" else f"{cls}.{function}"
+
+
+def _name(fn, default: str) -> str:
+    name = getattr(fn, "__name__", "")
+    return name if name and not name.startswith("<") else default
+
+
+def _tensor(value, what: str) -> torch.Tensor:
+    __tracebackhide__ = True
+    if isinstance(value, (int, float)):
+        fail(f"{what} must return a tensor, not a Python number: do not call .item() or "
+             "float() (training needs a tensor to backpropagate through)")
+    if not isinstance(value, torch.Tensor):
+        fail(f"{what} must return a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(t.shape)
+
+
+def _close(value: float, target: float, rel: float = 1e-4) -> bool:
+    return math.isclose(value, target, rel_tol=rel, abs_tol=1e-9)
+
+
+def _trained_generator(train: Callable[[], nn.Module]) -> tuple[nn.Module, int]:
+    """Run the student's training function; it must return a generator with an int ``latent_dim``."""
+    __tracebackhide__ = True
+    name = _name(train, "the training run")
+    G = call(f"{name}()", train, name=name)
+    if not isinstance(G, nn.Module):
+        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
+    latent_dim = getattr(G, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        fail(f"{name}() must return the generator G (a module with a latent_dim)")
+    return G, latent_dim
+
+
+def _images(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Image-like tensors ``(n, 1, 28, 28)`` in [-1, 1], mostly dark like MNIST digits."""
+    x = 0.5 * torch.randn((n, *IMAGE_SHAPE), generator=generator) - 0.6
+    return x.clamp(-1.0, 1.0)
+
+
+# --- shared by Units 02-04 ------------------------------------------------------------------
+
+
+def _number(value, what: str) -> float:
+    """``value`` as a Python float when it is one number (float, 0-d tensor or array)."""
+    __tracebackhide__ = True
+    if value is None:
+        fail(f"{what} returned None: return the value (did you forget the return statement?)")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            fail(f"{what} must return one number, got a tensor of shape {_shape(value)}")
+        return value.item()
+    if isinstance(value, (bool, np.bool_)):
+        fail(f"{what} must return a number, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            fail(f"{what} must return one number (the integral), got an array of shape "
+                 f"{value.shape}: integrate over x with np.trapezoid(integrand, x)")
+        return float(value.reshape(()))
+    fail(f"{what} must return a number, got {type(value).__name__}")
+
+
+def _same_tensors(got: list[torch.Tensor], want: list[torch.Tensor], rtol: float = 1e-4,
+                  atol: float = 1e-6) -> bool:
+    return all(torch.allclose(a, b, rtol=rtol, atol=atol) for a, b in zip(got, want, strict=True))
+
+
+def _first_match(value: torch.Tensor, mistakes, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
+    """The hint of the first ``(wrong value, hint)`` that ``value`` equals, if any."""
+    for wrong, hint in mistakes:
+        wrong = torch.as_tensor(wrong, dtype=value.dtype)
+        if wrong.shape == value.shape and torch.isfinite(wrong).all() \
+                and torch.allclose(value, wrong, rtol=rtol, atol=atol):
+            return hint
+    return None
+
+
+def _fmt(t) -> str:
+    """A short rendering of a few numbers for the detail lines of a failure."""
+    values = torch.as_tensor(t).flatten().tolist()
+    shown = ", ".join(f"{v:.4g}" for v in values[:6])
+    return f"[{shown}{', ...' if len(values) > 6 else ''}]"
+
+
+def _parameter_gradients(model: nn.Module, loss: Callable[[], torch.Tensor]
+                         ) -> tuple[bool, list[str], list[str]]:
+    """Backpropagate ``loss()`` into ``model``: (does it depend on the parameters, the names
+    of frozen parameters, the names of parameters left without a gradient)."""
+    model.zero_grad(set_to_none=True)
+    value = loss()
+    if not value.requires_grad:
+        return False, [], []
+    value.backward()
+    frozen = [p for p, t in model.named_parameters() if not t.requires_grad]
+    missing = [p for p, t in model.named_parameters() if t.grad is None]
+    model.zero_grad(set_to_none=True)
+    return True, frozen, missing
