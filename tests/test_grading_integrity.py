@@ -49,6 +49,7 @@ def test_ordinary_student_code_is_not_flagged():
     ("import builtins\nbuiltins.abs = lambda x: 0", "patched", "builtins"),
     ("import sys\nsys.modules['ganlab.checks'] = None", "patched", "sys.modules"),
     ("import gc\nobjs = gc.get_objects()", "patched", "gc"),
+    ("import os\nfolder = os.environ['GANLAB_GRADING_RECORDS']", "patched", "grader's own settings"),
     ("def f():\n    pass\nf.__code__ = (lambda: 1).__code__", "patched", "__code__"),
     ("import ganlab, pathlib\nroot = pathlib.Path(ganlab.__file__).parent", "instructor-files",
      "ganlab.__file__"),

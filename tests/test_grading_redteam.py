@@ -256,7 +256,7 @@ EXPECTED_KINDS = {
     "fake-checks": {"patched"}, "patched-compare": {"patched"}, "patched-builtins": {"patched"},
     "grading-machinery": {"reference"}, "delegate": {"reference", "obfuscated"},
     "exec-obfuscated": {"obfuscated"}, "steal-source": {"instructor-files"},
-    "steal-via-package": {"instructor-files"}, "forged-records": set(), "escape": {"escape"},
+    "steal-via-package": {"instructor-files"}, "forged-records": {"patched"}, "escape": {"escape"},
     "net-oracle": {"escape"}, "file-oracle": set(), "env-oracle": set(), "memory-hog": set(),
 }
 

@@ -14,7 +14,8 @@ grader's own and are skipped) and reports findings ``{"kind", "cell", "detail"}`
 * ``patched``: it changes what other code sees: assigns to an attribute of a module
   (``torch.allclose = ...``, ``checks.check_x = ...``), calls ``setattr`` on one, touches
   builtins, ``sys.modules``, tracing and exception hooks, ``set_custom_exc``, IPython's
-  events, ``gc``'s object lists, ``ctypes`` or a function's ``__code__``.
+  events, ``gc``'s object lists, ``ctypes`` or a function's ``__code__``, or names the
+  grader's own variables (``GANLAB_GRADING_RECORDS``: the kernel's records).
 * ``obfuscated``: it builds code at run time (``exec``, ``eval``, ``compile``,
   ``__import__``, ``importlib``, ``getattr`` on a module with a computed name), which
   hides what it does from this scan.
@@ -231,6 +232,8 @@ class _Scanner(ast.NodeVisitor):
     def visit_Constant(self, node):
         if isinstance(node.value, str):
             text = node.value.replace("\\\\", "/")
+            if "GANLAB_GRADING" in text:
+                self.add(PATCHED, f"reaches the grader's own settings: {node.value[:80]!r}")
             if any(s in text for s in INSTRUCTOR_STRINGS) or (
                     "source" in text and ".ipynb" in text):
                 self.add(INSTRUCTOR, f"names the instructor's notebooks: {node.value[:80]!r}")
