@@ -205,40 +205,35 @@ def grade_submission(path: str | os.PathLike, sources: list[Assignment], *,
     check_cells = set(restored.checks.values())
     failed_cells = [(i, restored.code_cells[i], r.message) for i, r in enumerate(results)
                     if not r.passed and i not in check_cells]
-    for check in entry["checks"]:
-        result = results[restored.checks[check["id"]]]
-        verdict = run.verdicts.get(check["id"]) or {
-            "passed": False, "ran": None, "claimed": None,
-            "message": run.judge_error or "the grader could not judge this check"}
-        if result.passed and not verdict["passed"] and (verdict.get("claimed") or
-                                                          verdict.get("ran") is False):
+    unjudged = {"passed": False, "ran": None, "claimed": None,
+                "message": run.judge_error or "the grader could not judge this check"}
+    verdicts = {i: run.verdicts.get(i) or unjudged for i in check_ids}
+    zeroed: dict[str, str] = {}
+    for finding in findings + run.events:  # what the code tried costs the checks it reaches
+        finding["checks"] = integrity.affected_checks(finding, check_ids, cell_order,
+                                                      assignment.answers)
+        finding.pop("answer", None)
+        for check_id in finding["checks"]:
+            zeroed.setdefault(check_id, f"0 points ({finding['kind']}): {finding['detail']} "
+                                        f"(cell '{finding['cell'] or 'the run'}')")
+    judged = []  # a check that passed in the kernel, but not in the judge or never ran there
+    for check_id in check_ids:
+        verdict = verdicts[check_id]
+        if results[restored.checks[check_id]].passed and not verdict["passed"] and (
+                verdict.get("claimed") or verdict.get("ran") is False):
             detail = ("its check cell ran without an error, but the checks in it never ran in "
                       "the kernel (were they replaced or skipped?)" if verdict.get("ran") is False
                       else "the check passed in the kernel but failed when the grader judged "
                       "the kernel's results itself (was the check or what it relies on "
                       f"changed?): {verdict['message']}")
-            findings.append({"kind": integrity.PATCHED, "cell": check["id"], "detail": detail,
-                             "judged": True})
-    findings += run.events
-    zeroed: dict[str, str] = {}
-    for finding in findings:
-        if finding.pop("judged", False):
-            finding["checks"] = [finding["cell"]]
-            continue
-        finding["checks"] = integrity.affected_checks(finding, check_ids, cell_order,
-                                                      assignment.answers)
-        for check_id in finding["checks"]:
-            zeroed.setdefault(check_id, f"0 points ({finding['kind']}): {finding['detail']} "
-                                        f"(cell '{finding['cell'] or 'the run'}')")
-    for finding in findings:
-        finding.pop("answer", None)
-    entry["integrity"] = findings
+            judged.append({"kind": integrity.PATCHED, "cell": check_id, "detail": detail,
+                           "checks": [check_id]})
+    entry["integrity"] = findings + judged + run.events
 
     for check in entry["checks"]:
         index = restored.checks[check["id"]]
         result = results[index]
-        verdict = run.verdicts.get(check["id"]) or {
-            "passed": False, "message": run.judge_error or "the grader could not judge this check"}
+        verdict = verdicts[check["id"]]
         passed = result.passed and bool(verdict["passed"]) and check["id"] not in zeroed
         if not result.passed:
             message = result.message

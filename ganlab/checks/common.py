@@ -102,13 +102,21 @@ def _close(value: float, target: float, rel: float = 1e-4) -> bool:
     return math.isclose(value, target, rel_tol=rel, abs_tol=1e-9)
 
 
+def _trained_module(train: Callable[[], nn.Module], what: str) -> nn.Module:
+    """Run the student's training function; it must return the trained ``what`` (a module)."""
+    __tracebackhide__ = True
+    name = _name(train, "the training run")
+    model = call(f"{name}()", train, name=name)
+    if not isinstance(model, nn.Module):
+        fail(f"{name}() must return the trained {what}, got {type(model).__name__}")
+    return model
+
+
 def _trained_generator(train: Callable[[], nn.Module]) -> tuple[nn.Module, int]:
     """Run the student's training function; it must return a generator with an int ``latent_dim``."""
     __tracebackhide__ = True
     name = _name(train, "the training run")
-    G = call(f"{name}()", train, name=name)
-    if not isinstance(G, nn.Module):
-        fail(f"{name}() must return the trained generator, got {type(G).__name__}")
+    G = _trained_module(train, "generator")
     latent_dim = getattr(G, "latent_dim", None)
     if not isinstance(latent_dim, int):
         fail(f"{name}() must return the generator G (a module with a latent_dim)")

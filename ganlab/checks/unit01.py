@@ -19,6 +19,7 @@ from ganlab.checks.common import (
     _parameter_gradients,
     _shape,
     _tensor,
+    _trained_module,
     call,
     fail,
 )
@@ -366,10 +367,7 @@ def check_trained_autoencoder(train: Callable[[], nn.Module], test_images: torch
     saw) must be below ``max_error``. Returns the trained model and its error.
     """
     __tracebackhide__ = True
-    name = _name(train, "the training run")
-    model = call(f"{name}()", train, name=name)
-    if not isinstance(model, nn.Module):
-        fail(f"{name}() must return the trained model, got {type(model).__name__}")
+    model = _trained_module(train, "model")
     model.eval()
     with torch.no_grad():
         errors = [(_tensor(call("model(x)", model, x, name="model"), "model(x)") - x)

@@ -13,7 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganlab.checks.common import IMAGE_SHAPE, _first_match, _fmt, _name, _shape, _tensor, call, fail
+from ganlab.checks.common import (
+    IMAGE_SHAPE,
+    _first_match,
+    _fmt,
+    _name,
+    _shape,
+    _tensor,
+    _trained_module,
+    call,
+    fail,
+)
 from ganlab.checks.unit01 import _require_scalar
 from ganlab.grading import evidence
 from ganlab.losses import (
@@ -448,10 +458,7 @@ def check_trained_vae(train: Callable[[], nn.Module], test_images: torch.Tensor,
     nats. Returns the trained model and that number.
     """
     __tracebackhide__ = True
-    name = _name(train, "the training run")
-    model = call(f"{name}()", train, name=name)
-    if not isinstance(model, nn.Module):
-        fail(f"{name}() must return the trained model, got {type(model).__name__}")
+    model = _trained_module(train, "model")
     model.eval()
     g = torch.Generator().manual_seed(seed)
     total = 0.0

@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             os.kill(item["pid"], signal.SIGKILL)
         except OSError:
             pass
+    mounts = _mounts()
     report = {"exit_code": code, "lingering": lingering[:MAX_LISTED],
-              "home_files": _files(home, _mounts()),
-              "tmp_files": [f for folder in args.scan for f in _files(folder, _mounts())]}
+              "home_files": _files(home, mounts),
+              "tmp_files": [f for folder in args.scan for f in _files(folder, mounts)]}
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
     return 0
