@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ganlab.gan import grad_norm, make_optimizer
+from ganlab.gan import Snapshots, augmentation, grad_norm, make_optimizer, moving_average
 from ganlab.losses import discriminator_loss, generator_loss
 from ganlab.models.autoencoders import check_codes, check_images
 from ganlab.models.dcgan import dcgan_init
@@ -116,12 +116,12 @@ class ACGANDiscriminator(nn.Module):
 
 @dataclass
 class ConditionalRun:
-    """What :func:`train_conditional_gan` returns: the history and ``G(z_fixed, y_fixed)`` per epoch."""
+    """What :func:`train_conditional_gan` returns: the history, ``G(z_fixed, y_fixed)`` per epoch, the EMA G."""
 
     history: History
     snapshots: list[torch.Tensor]
-    fixed_noise: torch.Tensor
     fixed_labels: torch.Tensor
+    G_ema: nn.Module | None = None
 
 
 def _d_terms(kind: str, D: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -132,17 +132,25 @@ def _d_terms(kind: str, D: nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 
 def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDataset, *,
-                          kind: str, epochs: int, m: int = 64, lr: float = 2e-4, seed: int = 0,
-                          device="cpu", progress: bool = True, desc: str | None = None
+                          kind: str, epochs: int, m: int = 64, lr: float = 2e-4,
+                          beta1: float = 0.5, augment: str | None = None,
+                          ema_decay: float | None = None, seed: int = 0, device="cpu",
+                          checkpoint=None, progress: bool = True, desc: str | None = None
                           ) -> ConditionalRun:
     """Train a cGAN (``kind="cgan"``, ``D(x, y)``) or an AC-GAN (``kind="acgan"``, ``D(x)`` with two heads).
 
-    One iteration (``k = 1``), with Adam(``lr``, β₁ = 0.5) for both players, on a minibatch
+    One iteration (``k = 1``), with Adam(``lr``, ``beta1``) for both players, on a minibatch
     ``(x, y)`` of ``m`` labelled images and ``m`` fakes ``G(z, y)`` asked for the *same*
     labels (so each class is drawn as often as it occurs in the data):
 
     * D: ``discriminator_loss`` (real vs detached fakes) ``+ CE(l_C(x), y) + CE(l_C(fake), y)`` (AC-GAN);
     * G: non-saturating ``generator_loss`` ``+ CE(l_C(G(z, y)), y)`` (AC-GAN).
+
+    The game as trained is therefore not the minimax game of the module docstring: like
+    :func:`ganlab.gan.train_gan` by default, G descends the non-saturating cost
+    ``-log D(G(z, y), y)``, which has the same fixed point and a strong gradient early on.
+    ``augment`` (DiffAugment of every image D sees), ``ema_decay`` (a moving average
+    of G, returned as ``G_ema``) and ``checkpoint`` (resume) work as in ``train_gan``.
 
     Records ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (mean D on real and fake) and,
     for AC-GAN, ``class_acc_real`` (the class head's accuracy on the real minibatch).
@@ -154,21 +162,22 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
     if len(data.tensors) != 2:
         raise ValueError("a conditional GAN needs labelled data: a TensorDataset(images, labels)")
     check_labels(data.tensors[1], len(data), G.n_classes)
+    T = augmentation(augment)
     G.to(device)
     D.to(device)
-    opt_d, opt_g = make_optimizer(D, "adam", lr), make_optimizer(G, "adam", lr)
+    opt_d, opt_g = make_optimizer(D, "adam", lr, beta1=beta1), make_optimizer(G, "adam", lr, beta1=beta1)
+    G_ema = moving_average(G, ema_decay) if ema_decay is not None else None
     fixed_noise = torch.randn(10, G.latent_dim, generator=torch.Generator().manual_seed(seed + 1))
-    fixed_noise = fixed_noise.repeat_interleave(G.n_classes, dim=0)
-    fixed_labels = torch.arange(G.n_classes).repeat(10)
-    snapshots: list[torch.Tensor] = []
+    snapshots = Snapshots(fixed_noise.repeat_interleave(G.n_classes, dim=0),
+                          torch.arange(G.n_classes).repeat(10))
 
     def step(batch):
         x, y = batch
         z = torch.randn(len(x), G.latent_dim, device=x.device)
         with torch.no_grad():
             fake = G(z, y)
-        real_logits, real_classes = _d_terms(kind, D, x, y)
-        fake_logits, fake_classes = _d_terms(kind, D, fake, y)
+        real_logits, real_classes = _d_terms(kind, D, T(x), y)
+        fake_logits, fake_classes = _d_terms(kind, D, T(fake), y)
         d_loss = discriminator_loss(real_logits, fake_logits)
         record = {}
         if kind == "acgan":
@@ -179,27 +188,29 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
         record["grad_norm_d"] = grad_norm(D)
         opt_d.step()
 
-        logits, classes = _d_terms(kind, D, G(z, y), y)
+        logits, classes = _d_terms(kind, D, T(G(z, y)), y)
         g_loss = generator_loss(logits, "non_saturating")
         if kind == "acgan":
             g_loss = g_loss + F.cross_entropy(classes, y)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        if G_ema is not None:
+            G_ema.update_parameters(G)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item(), **record}
 
-    def snapshot(epoch, history):
-        G.eval()
-        with torch.no_grad():
-            snapshots.append(G(fixed_noise.to(device), fixed_labels.to(device)).cpu())
-        G.train()
-
+    state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "snapshots": snapshots}
+    if G_ema is not None:
+        state["G_ema"] = G_ema
     history = fit(step, data, epochs=epochs, batch_size=m, drop_last=True, seed=seed, device=device,
-                  progress=progress, desc=desc or kind,
-                  state={"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g}, on_epoch_end=snapshot)
-    return ConditionalRun(history, snapshots, fixed_noise, fixed_labels)
+                  checkpoint=checkpoint, progress=progress, desc=desc or kind, state=state,
+                  on_epoch_end=lambda epoch, history: snapshots.take(G_ema.module if G_ema else G))
+    if G_ema is not None:
+        G_ema.eval()
+    return ConditionalRun(history, snapshots.images, snapshots.fixed_labels,
+                          G_ema.module if G_ema is not None else None)
 
 
 @torch.no_grad()

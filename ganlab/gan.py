@@ -7,13 +7,24 @@
         sample m noise vectors z ~ p_z                 (generator)
         descend the generator cost (minimax, non-saturating, or maximum-likelihood)
 
-The paper used ``k = 1`` and SGD with momentum; the common modern choice (and the
-lecture's) is Adam with learning rate 2e-4 and ``beta_1 = 0.5``. :func:`train_gan` runs
+The paper used ``k = 1`` and SGD with momentum. The lecture uses Adam with learning rate
+2e-4 and PyTorch's default ``beta_1 = 0.9``; the DCGAN paper lowered it to ``beta_1 =
+0.5``, the usual choice today (``make_optimizer``'s ``beta1``). :func:`train_gan` runs
 this through :func:`ganlab.train.fit`, so it has the progress bar, the history,
 checkpoint/resume and the NaN stop of every other model in the course, and it works
 unchanged for any ``G`` with a ``latent_dim`` and any ``D`` returning logits (the MLP
 GAN of Unit 03, the DCGAN of Unit 05). Each of the ``k`` discriminator steps gets its
 own fresh minibatch: ``fit`` deals batches of ``k * m`` examples, split into ``k`` parts.
+
+Three standard fixes are options of :func:`train_gan`, each off by default:
+
+* ``real_label < 1``: one-sided label smoothing (Salimans et al., 2016), real targets
+  ``y`` instead of 1 in ``L_D`` (``ganlab.losses.discriminator_loss``);
+* ``augment="translation,cutout"``: differentiable augmentation of everything D sees
+  (``ganlab.diffaugment``), against a discriminator that memorises a small data set;
+* ``ema_decay = beta``: an exponential moving average of G's weights, updated after
+  every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta``, used for the
+  snapshots and returned as ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019).
 """
 
 from __future__ import annotations
@@ -22,9 +33,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import TensorDataset
 
 from ganlab import toy
+from ganlab.diffaugment import check_policy, diff_augment
 from ganlab.losses import check_generator_loss, discriminator_loss, generator_loss
 from ganlab.train import History, fit
 
@@ -37,11 +50,17 @@ def grad_norm(module: nn.Module) -> float:
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
-def make_optimizer(module: nn.Module, name: str = "adam", lr: float = 2e-4,
-                   momentum: float = 0.5) -> torch.optim.Optimizer:
-    """``"adam"``: Adam(lr, betas=(0.5, 0.999)) as in DCGAN; ``"sgd"``: SGD with momentum as in the 2014 paper."""
+def make_optimizer(module: nn.Module, name: str = "adam", lr: float = 2e-4, *,
+                   beta1: float = 0.5, momentum: float = 0.5) -> torch.optim.Optimizer:
+    """``"adam"``: Adam(lr, betas=(beta1, 0.999)); ``"sgd"``: SGD with momentum as in the 2014 paper.
+
+    ``beta1 = 0.5`` is the DCGAN paper's choice; ``beta1 = 0.9`` is PyTorch's default,
+    which the lecture's code uses.
+    """
+    if not 0 <= beta1 < 1:
+        raise ValueError(f"Adam's beta1 must be in [0, 1), got {beta1}")
     if name == "adam":
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=(0.5, 0.999))
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=(beta1, 0.999))
     if name == "sgd":
         return torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
     raise ValueError(f"unknown optimizer {name!r}; choose from {OPTIMIZERS}")
@@ -53,13 +72,21 @@ def sample_noise(G: nn.Module, n: int, kind: str = "normal", device="cpu",
     return toy.noise(n, G.latent_dim, kind=kind, generator=generator).to(device)
 
 
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 def discriminator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
-                       x_real: torch.Tensor, z: torch.Tensor) -> dict:
-    """One update of D on real ``x_real`` and fakes ``G(z)``; G is not updated (fakes detached)."""
+                       x_real: torch.Tensor, z: torch.Tensor, *, real_label: float = 1.0,
+                       augment=_identity) -> dict:
+    """One update of D on real ``x_real`` and fakes ``G(z)``; G is not updated (fakes detached).
+
+    D sees ``augment(x)`` of both (the identity unless DiffAugment is on).
+    """
     with torch.no_grad():
         fake = G(z)
-    real_logits, fake_logits = D(x_real), D(fake)
-    loss = discriminator_loss(real_logits, fake_logits)
+    real_logits, fake_logits = D(augment(x_real)), D(augment(fake))
+    loss = discriminator_loss(real_logits, fake_logits, real_label)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = grad_norm(D)
@@ -69,9 +96,9 @@ def discriminator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimi
 
 
 def generator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
-                   z: torch.Tensor, kind: str = "non_saturating") -> dict:
+                   z: torch.Tensor, kind: str = "non_saturating", *, augment=_identity) -> dict:
     """One update of G through D (D's parameters get gradients but are not stepped)."""
-    fake_logits = D(G(z))
+    fake_logits = D(augment(G(z)))
     loss = generator_loss(fake_logits, kind)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -80,80 +107,120 @@ def generator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
     return {"g_loss": loss.item(), "grad_norm_g": norm}
 
 
-class Snapshots:
-    """``G(z_fixed)`` after every epoch, for watching training; saved in checkpoints."""
+def moving_average(G: nn.Module, decay: float) -> AveragedModel:
+    """A copy of ``G`` whose weights follow ``theta_ema <- decay * theta_ema + (1 - decay) * theta``.
 
-    def __init__(self, fixed_noise: torch.Tensor):
-        self.fixed_noise = fixed_noise
+    Call ``.update_parameters(G)`` after each of G's steps; the first call copies G.
+    BatchNorm's running statistics are averaged the same way (``use_buffers=True``), and
+    the averaged generator itself is ``.module``.
+    """
+    if not 0 < decay < 1:
+        raise ValueError(f"the EMA decay must be in (0, 1), e.g. 0.999, got {decay}")
+    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+class Snapshots:
+    """``G(z_fixed)`` after every epoch (``G(z_fixed, y_fixed)`` for a conditional G); saved in checkpoints."""
+
+    def __init__(self, fixed_noise: torch.Tensor, fixed_labels: torch.Tensor | None = None):
+        self.fixed_noise, self.fixed_labels = fixed_noise, fixed_labels
         self.images: list[torch.Tensor] = []
 
     def take(self, G: nn.Module) -> None:
+        device = next(G.parameters()).device
+        inputs = [t.to(device) for t in (self.fixed_noise, self.fixed_labels) if t is not None]
         was_training = G.training
         G.eval()
         with torch.no_grad():
-            self.images.append(G(self.fixed_noise.to(next(G.parameters()).device)).cpu())
+            self.images.append(G(*inputs).cpu())
         G.train(was_training)
 
     def state_dict(self) -> dict:
-        return {"fixed_noise": self.fixed_noise, "images": self.images}
+        return {"fixed_noise": self.fixed_noise, "fixed_labels": self.fixed_labels,
+                "images": self.images}
 
     def load_state_dict(self, state: dict) -> None:
-        self.fixed_noise, self.images = state["fixed_noise"], list(state["images"])
+        self.fixed_noise, self.fixed_labels = state["fixed_noise"], state["fixed_labels"]
+        self.images = list(state["images"])
+
+
+def augmentation(policy: str | None):
+    """``T``: DiffAugment with ``policy`` (``ganlab.diffaugment``), or the identity for ``None``."""
+    policy = ",".join(check_policy(policy))
+    return (lambda x: diff_augment(x, policy)) if policy else _identity
 
 
 @dataclass
 class GANRun:
-    """What :func:`train_gan` returns: the per-iteration history and the per-epoch snapshots."""
+    """What :func:`train_gan` returns: the history, the per-epoch snapshots, the EMA generator.
+
+    ``G_ema`` is the moving average of G's weights (``None`` unless ``ema_decay`` was set);
+    with EMA on, the snapshots are its images.
+    """
 
     history: History
     snapshots: list[torch.Tensor]
-    fixed_noise: torch.Tensor
-    opt_d: torch.optim.Optimizer
-    opt_g: torch.optim.Optimizer
+    G_ema: nn.Module | None = None
 
 
 def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m: int = 64,
               k: int = 1, loss: str = "non_saturating", optimizer: str = "adam",
-              lr_d: float = 2e-4, lr_g: float = 2e-4, momentum: float = 0.5,
-              noise: str = "normal", n_snapshots: int = 64, seed: int = 0, device="cpu",
-              checkpoint=None, progress: bool = True, desc: str | None = None,
-              on_epoch_end=None) -> GANRun:
+              lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, momentum: float = 0.5,
+              real_label: float = 1.0, augment: str | None = None,
+              ema_decay: float | None = None, noise: str = "normal", n_snapshots: int = 64,
+              seed: int = 0, device="cpu", checkpoint=None, progress: bool = True,
+              desc: str | None = None, on_epoch_end=None) -> GANRun:
     """Train ``G`` and ``D`` with Algorithm 1 for ``epochs`` passes over ``data``.
 
     One iteration consumes ``k * m`` real examples (``k`` fresh minibatches of ``m`` for
     the ``k`` discriminator steps) and records, averaged over its ``k`` D steps:
     ``d_loss``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)), ``grad_norm_d``; and for
     its generator step ``g_loss`` and ``grad_norm_g``. ``loss`` is the generator cost
-    (``ganlab.losses.generator_loss``). ``n_snapshots`` images ``G(z_fixed)`` are kept
-    after every epoch (``z_fixed`` drawn once from its own seeded generator).
+    (``ganlab.losses.generator_loss``); ``beta1`` is Adam's (``make_optimizer``).
+    ``real_label``, ``augment`` and ``ema_decay`` switch on the fixes of the module
+    docstring. ``n_snapshots`` images ``G(z_fixed)`` are kept after every epoch
+    (``z_fixed`` drawn once from its own seeded generator).
     """
     if k < 1 or m < 1:
         raise ValueError(f"need k >= 1 discriminator steps and minibatch size m >= 1, got k={k}, m={m}")
+    if not 0 < real_label <= 1:
+        raise ValueError(f"real_label must be in (0, 1] (1: no smoothing, 0.9: one-sided "
+                         f"smoothing), got {real_label}")
     check_generator_loss(loss)
+    augment_fn = augmentation(augment)
     G.to(device)
     D.to(device)
-    opt_d = make_optimizer(D, optimizer, lr_d, momentum)
-    opt_g = make_optimizer(G, optimizer, lr_g, momentum)
+    opt_d = make_optimizer(D, optimizer, lr_d, beta1=beta1, momentum=momentum)
+    opt_g = make_optimizer(G, optimizer, lr_g, beta1=beta1, momentum=momentum)
+    G_ema = moving_average(G, ema_decay) if ema_decay is not None else None
     fixed = sample_noise(G, n_snapshots, noise, generator=torch.Generator().manual_seed(seed + 1))
     snapshots = Snapshots(fixed)
 
     def step(batch):
-        d_records = [discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, noise, device))
+        d_records = [discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, noise, device),
+                                        real_label=real_label, augment=augment_fn)
                      for x_real in batch[0].split(m)]
         record = {key: sum(r[key] for r in d_records) / k for key in d_records[0]}
-        record.update(generator_step(G, D, opt_g, sample_noise(G, m, noise, device), loss))
+        record.update(generator_step(G, D, opt_g, sample_noise(G, m, noise, device), loss,
+                                     augment=augment_fn))
+        if G_ema is not None:
+            G_ema.update_parameters(G)
         return record
 
     def epoch_end(epoch, history):
-        snapshots.take(G)
+        snapshots.take(G_ema.module if G_ema is not None else G)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 
+    state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "snapshots": snapshots}
+    if G_ema is not None:
+        state["G_ema"] = G_ema
     history = fit(step, data, epochs=epochs, batch_size=k * m, drop_last=True, seed=seed,
                   device=device, checkpoint=checkpoint, progress=progress, desc=desc,
-                  state={"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "snapshots": snapshots},
-                  on_epoch_end=epoch_end)
-    return GANRun(history, snapshots.images, snapshots.fixed_noise, opt_d, opt_g)
+                  state=state, on_epoch_end=epoch_end)
+    if G_ema is not None:
+        G_ema.eval()
+    return GANRun(history, snapshots.images, G_ema.module if G_ema is not None else None)
 
 
 def seconds_per_iteration(G: nn.Module, D: nn.Module, x_real: torch.Tensor, *, k: int = 1,

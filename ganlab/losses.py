@@ -175,7 +175,8 @@ def _check_logits(*logits: torch.Tensor) -> None:
             raise ValueError(f"discriminator logits must have shape (N,) or (N, 1), got {tuple(t.shape)}")
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       real_label: float = 1.0) -> torch.Tensor:
     """The loss D descends: minus the minibatch estimate of ``V(D, G)``.
 
         L_D = -( (1/m) sum_i log D(x_i) + (1/m) sum_i log(1 - D(G(z_i))) )
@@ -183,9 +184,17 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
     This is the binary cross-entropy with label 1 for real and 0 for fake samples,
     summed over the two halves. Takes logits, not probabilities.
+
+    ``real_label = y < 1`` is *one-sided label smoothing* (Salimans et al., 2016): the
+    real half becomes the cross-entropy with target ``y``,
+    ``mean [ y softplus(-l_real) + (1 - y) softplus(l_real) ]``, so D is never pushed to
+    be certain about real data; the fakes' target stays 0.
     """
     _check_logits(real_logits, fake_logits)
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    real = F.softplus(-real_logits)
+    if real_label != 1.0:
+        real = real_label * real + (1 - real_label) * F.softplus(real_logits)
+    return real.mean() + F.softplus(fake_logits).mean()
 
 
 def check_generator_loss(kind: str) -> str:

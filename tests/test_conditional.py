@@ -119,3 +119,35 @@ def test_acgan_discriminator_learns_to_classify_real_images(one_thread):
     accuracy = run.history.epoch_mean("class_acc_real")
     assert accuracy[0] < 0.5 and accuracy[-1] > 0.7
     assert run.history.epoch_mean("d_loss")[-1] < run.history.epoch_mean("d_loss")[0]
+
+
+def test_interrupted_conditional_gan_with_ema_and_augmentation_resumes_exactly(tmp_path, one_thread):
+    data = _brightness_digits(8)
+
+    def run(checkpoint=None, interrupt=False):
+        torch.manual_seed(0)
+        G, D = ConditionalGenerator(), ACGANDiscriminator()
+        calls = {"n": 0}
+
+        def stop(module, args):
+            calls["n"] += 1
+            if interrupt and calls["n"] == 9:    # in epoch 2 (4 iterations of 2 G calls each)
+                raise KeyboardInterrupt
+
+        handle = G.register_forward_pre_hook(stop)
+        try:
+            out = train_conditional_gan(G, D, data, kind="acgan", epochs=3, m=20, ema_decay=0.9,
+                                        augment="translation", checkpoint=checkpoint, progress=False)
+        finally:
+            handle.remove()
+        return G, out
+
+    G_ref, ref = run()
+    ckpt = tmp_path / "acgan.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(ckpt, interrupt=True)
+    G, resumed = run(ckpt)
+    assert all(torch.equal(a, b) for a, b in zip(G_ref.parameters(), G.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(ref.G_ema.parameters(), resumed.G_ema.parameters(), strict=True))
+    assert resumed.history.records == ref.history.records
+    assert all(torch.equal(a, b) for a, b in zip(ref.snapshots, resumed.snapshots, strict=True))

@@ -83,8 +83,10 @@ def test_lecture_mlp_gan_shapes_and_ranges():
     x = G(torch.randn(5, 64))
     assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
     assert D(x).shape == (5,)
-    hidden = [layer.out_features for layer in G.net if isinstance(layer, torch.nn.Linear)]
-    assert hidden == [256, 256, 784]
+    # the lecture's network (slide "GAN Train"): one hidden layer of 256 in each player
+    assert [layer.out_features for layer in G.net if isinstance(layer, torch.nn.Linear)] == [256, 784]
+    assert [layer.out_features for layer in D.net if isinstance(layer, torch.nn.Linear)] == [256, 1]
+    assert isinstance(G.net[1], torch.nn.ReLU) and isinstance(G.net[3], torch.nn.Tanh)
     assert any(isinstance(layer, torch.nn.LeakyReLU) and layer.negative_slope == 0.2 for layer in D.net)
     with pytest.raises(ValueError, match=r"expected codes z of shape \(N, 64\)"):
         G(torch.randn(5, 10))
@@ -95,7 +97,7 @@ def test_lecture_mlp_gan_shapes_and_ranges():
 # --- the trainer: Algorithm 1 ---------------------------------------------------------------
 
 
-def _toy_run(epochs=2, k=1, checkpoint=None, interrupt_at=None, loss="non_saturating"):
+def _toy_run(epochs=2, k=1, checkpoint=None, interrupt_at=None, loss="non_saturating", **options):
     torch.manual_seed(0)
     data = TensorDataset(toy.ring().sample(512, generator=torch.Generator().manual_seed(0)))
     G, D = MLPGenerator(4, (16,), (2,), None), MLPDiscriminator((2,), (16,))
@@ -116,7 +118,7 @@ def _toy_run(epochs=2, k=1, checkpoint=None, interrupt_at=None, loss="non_satura
     gan_module.make_optimizer = counting_optimizer
     try:
         run = train_gan(G, D, data, epochs=epochs, m=32, k=k, loss=loss, lr_d=1e-3, lr_g=1e-3,
-                        checkpoint=checkpoint, progress=False, n_snapshots=8)
+                        checkpoint=checkpoint, progress=False, n_snapshots=8, **options)
     finally:
         gan_module.make_optimizer = make_optimizer
     return G, D, run, counts
@@ -146,6 +148,77 @@ def test_interrupted_gan_resumes_to_identical_weights(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(run.snapshots, run_ref.snapshots, strict=True))
 
 
+def test_interrupted_gan_with_ema_resumes_to_identical_weights(tmp_path):
+    options = {"ema_decay": 0.9, "real_label": 0.9, "beta1": 0.9}
+    G_ref, _, run_ref, _ = _toy_run(epochs=3, **options)
+    ckpt = tmp_path / "gan.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _toy_run(epochs=3, checkpoint=ckpt, interrupt_at=40, **options)
+    G, _, run, _ = _toy_run(epochs=3, checkpoint=ckpt, **options)
+    assert all(torch.equal(a, b) for a, b in zip(G_ref.parameters(), G.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(run_ref.G_ema.parameters(), run.G_ema.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(run.snapshots, run_ref.snapshots, strict=True))
+
+
+def test_ema_generator_is_the_moving_average_of_the_weights():
+    G = MLPGenerator(2, (4,), (2,), None)
+    ema = gan_module.moving_average(G, 0.9)
+    ema.update_parameters(G)                      # the first update copies G
+    expected = [p.detach().clone() for p in G.parameters()]
+    for step in range(3):
+        with torch.no_grad():
+            for p in G.parameters():
+                p.add_(0.1 * (step + 1))
+        ema.update_parameters(G)
+        expected = [0.9 * e + 0.1 * p.detach() for e, p in zip(expected, G.parameters(), strict=True)]
+    for e, p in zip(expected, ema.module.parameters(), strict=True):
+        assert torch.allclose(e, p, atol=1e-6)
+    _, _, run, _ = _toy_run(epochs=1, ema_decay=0.99)
+    assert isinstance(run.G_ema, MLPGenerator) and not run.G_ema.training
+    with torch.no_grad():
+        assert torch.equal(run.snapshots[-1], run.G_ema(run_fixed_noise(run)))
+    assert _toy_run(epochs=1)[2].G_ema is None
+    with pytest.raises(ValueError, match="EMA decay must be in"):
+        gan_module.moving_average(G, 1.0)
+
+
+def run_fixed_noise(run):
+    return gan_module.sample_noise(run.G_ema, 8, generator=torch.Generator().manual_seed(1))
+
+
+def test_one_sided_label_smoothing_is_the_cross_entropy_with_target_y():
+    real, fake = _logits(seed=3), _logits(seed=4)
+    y = 0.9
+    bce = torch.nn.functional.binary_cross_entropy
+    by_hand = bce(torch.sigmoid(real), torch.full_like(real, y)) + bce(torch.sigmoid(fake), torch.zeros_like(fake))
+    assert torch.allclose(discriminator_loss(real, fake, real_label=y), by_hand)
+    # its minimum over a real logit is at D(x) = y, not at D(x) -> 1: zero slope at logit(y)
+    for d_real, sign in [(y, 0), (0.5, -1), (0.99, 1)]:
+        logit = torch.logit(torch.tensor([d_real], dtype=torch.float64)).requires_grad_(True)
+        discriminator_loss(logit, torch.zeros(1, dtype=torch.float64), real_label=y).backward()
+        assert torch.sign(torch.round(logit.grad, decimals=9)).item() == sign, d_real
+
+
+def test_adam_beta1_is_a_parameter():
+    module = torch.nn.Linear(2, 1)
+    assert make_optimizer(module).param_groups[0]["betas"] == (0.5, 0.999)
+    assert make_optimizer(module, beta1=0.9).param_groups[0]["betas"] == (0.9, 0.999)
+    with pytest.raises(ValueError, match="beta1 must be in"):
+        make_optimizer(module, beta1=1.0)
+
+
+def test_augmented_training_sends_gradients_through_the_augmentation():
+    G, D = MLPGenerator(8, (16,)), MLPDiscriminator(hidden=(16,), dropout=0.3)
+    assert sum(isinstance(layer, torch.nn.Dropout) for layer in D.net) == 1
+    data = TensorDataset(torch.rand(128, 1, 28, 28) * 2 - 1)
+    before = [p.clone() for p in G.parameters()]
+    run = train_gan(G, D, data, epochs=1, m=32, augment="translation,cutout", progress=False)
+    assert np.isfinite(run.history["g_loss"]).all()
+    assert not any(torch.equal(a, b) for a, b in zip(before, G.parameters(), strict=True))
+    with pytest.raises(ValueError, match="unknown DiffAugment"):
+        train_gan(G, D, data, epochs=1, augment="colour")
+
+
 def test_gan_nan_stop():
     data = TensorDataset(torch.randn(256, 2))
     G, D = MLPGenerator(2, (8,), (2,), None), MLPDiscriminator((2,), (8,))
@@ -162,6 +235,10 @@ def test_gan_argument_errors():
         train_gan(G, D, data, epochs=1, loss="hinge")
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
         train_gan(G, D, data, epochs=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match=r"real_label must be in \(0, 1\]"):
+        train_gan(G, D, data, epochs=1, real_label=0.0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        MLPDiscriminator(dropout=1.0)
 
 
 def test_steps_update_only_their_network():

@@ -22,11 +22,11 @@ from ganlab.models.autoencoders import _mlp, check_codes, check_images
 class MLPGenerator(nn.Module):
     """``G(z)``: ``latent_dim -> hidden... -> prod(data_shape)``.
 
-    Defaults are the lecture's MNIST generator: 64 -> 256 -> 256 -> 784, ReLU, tanh.
+    Defaults are the lecture's MNIST generator: 64 -> 256 -> 784, ReLU, tanh.
     For toy data use e.g. ``data_shape=(2,), output=None`` (a linear output layer).
     """
 
-    def __init__(self, latent_dim: int = 64, hidden: tuple[int, ...] = (256, 256),
+    def __init__(self, latent_dim: int = 64, hidden: tuple[int, ...] = (256,),
                  data_shape: tuple[int, ...] = (1, 28, 28), output: str | None = "tanh"):
         super().__init__()
         self.latent_dim, self.data_shape = latent_dim, tuple(data_shape)
@@ -41,15 +41,22 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """``D``'s logit: ``prod(data_shape) -> hidden... -> 1`` with LeakyReLU(0.2).
 
-    Defaults are the lecture's MNIST discriminator: 784 -> 256 -> 256 -> 1.
+    Defaults are the lecture's MNIST discriminator: 784 -> 256 -> 1. ``dropout = p > 0``
+    puts ``Dropout(p)`` after every hidden activation (as in the original GAN code's
+    maxout discriminator), a brake on a discriminator that memorises its data.
     """
 
     def __init__(self, data_shape: tuple[int, ...] = (1, 28, 28),
-                 hidden: tuple[int, ...] = (256, 256)):
+                 hidden: tuple[int, ...] = (256,), dropout: float = 0.0):
         super().__init__()
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.data_shape = tuple(data_shape)
-        self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(self.data_shape), *hidden, 1],
-                                                     "leaky_relu", None))
+        layers = _mlp([math.prod(self.data_shape), *hidden, 1], "leaky_relu", None)
+        if dropout > 0:  # after each hidden LeakyReLU (every second layer), not after the logit
+            layers = [m for i, layer in enumerate(layers)
+                      for m in ([layer, nn.Dropout(dropout)] if i % 2 and i < len(layers) - 1 else [layer])]
+        self.net = nn.Sequential(nn.Flatten(), *layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.data_shape)
