@@ -34,7 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ganlab.gan import Snapshots, augmentation, grad_norm, make_optimizer, moving_average
+from ganlab.gan import (
+    Snapshots,
+    augmentation,
+    grad_norm,
+    make_optimizer,
+    moving_average,
+    recalibrate_batchnorm,
+)
 from ganlab.losses import discriminator_loss, generator_loss
 from ganlab.models.autoencoders import check_codes, check_images
 from ganlab.models.dcgan import dcgan_init
@@ -204,9 +211,14 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
     state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "snapshots": snapshots}
     if G_ema is not None:
         state["G_ema"] = G_ema
+    def epoch_end(epoch, history):
+        if G_ema is not None:
+            recalibrate_batchnorm(G_ema.module)
+        snapshots.take(G_ema.module if G_ema is not None else G)
+
     history = fit(step, data, epochs=epochs, batch_size=m, drop_last=True, seed=seed, device=device,
                   checkpoint=checkpoint, progress=progress, desc=desc or kind, state=state,
-                  on_epoch_end=lambda epoch, history: snapshots.take(G_ema.module if G_ema else G))
+                  on_epoch_end=epoch_end)
     if G_ema is not None:
         G_ema.eval()
     return ConditionalRun(history, snapshots.images, snapshots.fixed_labels,

@@ -24,7 +24,8 @@ Three standard fixes are options of :func:`train_gan`, each off by default:
   (``ganlab.diffaugment``), against a discriminator that memorises a small data set;
 * ``ema_decay = beta``: an exponential moving average of G's weights, updated after
   every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta``, used for the
-  snapshots and returned as ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019).
+  snapshots and returned as ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019);
+  its BatchNorm statistics are re-measured after every epoch (:func:`recalibrate_batchnorm`).
 """
 
 from __future__ import annotations
@@ -110,13 +111,44 @@ def generator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
 def moving_average(G: nn.Module, decay: float) -> AveragedModel:
     """A copy of ``G`` whose weights follow ``theta_ema <- decay * theta_ema + (1 - decay) * theta``.
 
-    Call ``.update_parameters(G)`` after each of G's steps; the first call copies G.
-    BatchNorm's running statistics are averaged the same way (``use_buffers=True``), and
-    the averaged generator itself is ``.module``.
+    Call ``.update_parameters(G)`` after each of G's steps (the first call copies G) and
+    :func:`recalibrate_batchnorm` on ``.module``, the averaged generator, before using it.
+    Only parameters are averaged: BatchNorm's running statistics of one set of weights
+    do not fit an average of many, so they are measured afresh for the averaged weights.
     """
     if not 0 < decay < 1:
         raise ValueError(f"the EMA decay must be in (0, 1), e.g. 0.999, got {decay}")
-    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(G: nn.Module, n: int = 1024, m: int = 64, seed: int = 0) -> None:
+    """Reset ``G``'s BatchNorm running statistics to their mean over ``n // m`` batches of its own noise.
+
+    Each BatchNorm layer ends with the plain average of the ``n // m`` batch means and
+    variances it sees (momentum ``None``), for noise drawn from its own generator seeded
+    by ``seed`` (so the global random state is untouched and resumption stays exact).
+    A generator without BatchNorm is left as it is; ``G`` is left in eval mode.
+    """
+    norms = [layer for layer in G.modules() if isinstance(layer, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    device = next(G.parameters()).device
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.reset_running_stats()
+        layer.momentum = None
+    G.train()
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(max(1, n // m)):
+        z = torch.randn(m, G.latent_dim, generator=generator).to(device)
+        if hasattr(G, "n_classes"):  # a conditional generator G(z, y)
+            G(z, torch.randint(0, G.n_classes, (m,), generator=generator).to(device))
+        else:
+            G(z)
+    for layer, momentum in zip(norms, momenta, strict=True):
+        layer.momentum = momentum
+    G.eval()
 
 
 class Snapshots:
@@ -208,6 +240,8 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
         return record
 
     def epoch_end(epoch, history):
+        if G_ema is not None:
+            recalibrate_batchnorm(G_ema.module)
         snapshots.take(G_ema.module if G_ema is not None else G)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
@@ -219,7 +253,7 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
                   device=device, checkpoint=checkpoint, progress=progress, desc=desc,
                   state=state, on_epoch_end=epoch_end)
     if G_ema is not None:
-        G_ema.eval()
+        G_ema.eval()  # its BatchNorm statistics were measured after the last epoch
     return GANRun(history, snapshots.images, G_ema.module if G_ema is not None else None)
 
 

@@ -141,6 +141,25 @@ def show_latent_grid(decode, xlim, ylim, n: int = 15, ax=None, title: str | None
     return fig
 
 
+def show_quality(label: str, images: torch.Tensor, quality: Mapping, nrow: int = 12):
+    """A generator at a glance: its samples, and what the digit classifier makes of them.
+
+    ``quality`` is :func:`ganlab.quality.digit_quality`'s dict; the bar chart is its
+    ``class_shares`` against the fair 10% (dashed), the title its four numbers.
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 2.5), gridspec_kw={"width_ratios": [3, 1]})
+    ax1.imshow(image_grid(images, nrow=nrow))
+    ax1.set_axis_off()
+    ax1.set_title(f"{label}: confidence {quality['confidence']:.3f}, FID {quality['fid']:.1f}, "
+                  f"IS {quality['inception_score']:.2f}", fontsize=10)
+    shares = np.asarray(quality["class_shares"])
+    ax2.bar(range(len(shares)), 100 * shares, color=np.where((shares < 0.05) | (shares > 0.16), "C3", "C0"))
+    ax2.axhline(100 / len(shares), color="k", ls="--", lw=0.8)
+    ax2.set(xticks=range(len(shares)), ylabel="% of samples", title="digits drawn")
+    ax2.title.set_fontsize(10)
+    return fig
+
+
 def _check_snapshots(snapshots: Sequence[torch.Tensor]) -> None:
     if len(snapshots) == 0:
         raise ValueError("no snapshots: train with ganlab.gan.train_gan, which keeps G(z_fixed) "

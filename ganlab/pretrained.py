@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab import checkpoint
+from ganlab import checkpoint, recipes
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 FORMAT = 1
@@ -74,12 +74,16 @@ RECIPES: dict[str, Recipe] = {
         "Unit 02 Bernoulli VAE, MLP 784-512-256-16, Adam 1e-3"),
     "mlp-gan": Recipe(
         "ganlab.models.gan:MLPGenerator", "ganlab.pretrained:train_mlp_gan_recipe",
-        50, "mnist-5k train split (4,500 digits)",
-        "Unit 03 MLP GAN generator 64-256-256-784 (tanh), non-saturating loss, Adam 2e-4"),
+        recipes.final("mlp-gan").epochs, "mnist-5k train split (4,500 digits)",
+        "Unit 03 MLP GAN generator, the last step of ganlab.recipes.STEPS['mlp-gan']: "
+        + recipes.final("mlp-gan").describe(),
+        evaluate="ganlab.quality:evaluate_generator"),
     "dcgan-cpu28": Recipe(
         "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_dcgan_recipe",
-        40, "mnist-5k train split (4,500 digits)",
-        "Unit 05 DCGAN generator, preset cpu28, non-saturating loss, Adam 2e-4 (beta1 0.5)"),
+        recipes.final("dcgan-cpu28").epochs, "mnist-5k train split (4,500 digits)",
+        "Unit 05 DCGAN generator, the last step of ganlab.recipes.STEPS['dcgan-cpu28']: "
+        + recipes.final("dcgan-cpu28").describe(),
+        evaluate="ganlab.quality:evaluate_generator"),
     # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
     "digit-classifier": Recipe(
         "ganlab.features:Classifier", "ganlab.features:train_digit_classifier",
@@ -177,15 +181,16 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, d
     epochs = recipe.epochs if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"need epochs >= 1, got {epochs}")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model, kwargs, run_info = _resolve(recipe.train)(seed=seed, epochs=epochs, device=device,
                                                      progress=progress)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     model = quantize_(model.cpu().eval())
     metrics = _resolve(recipe.evaluate)(model) if recipe.evaluate else {}
     command = f"python -m ganlab train {name} --seed {seed} --epochs {epochs}"
     meta = {"name": name, "about": recipe.about, "command": command, "seed": seed,
             "epochs": epochs, "data": recipe.data, "train_seconds": round(seconds, 1),
+            "train_cpu_seconds": round(cpu_seconds, 1),
             "device": str(device), "threads": torch.get_num_threads(),
             "torch": str(torch.__version__), "python": sys.version.split()[0],
             "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),
@@ -244,33 +249,17 @@ def train_vae_recipe(seed, epochs, device, progress):
     return model, kwargs, {**_final(history, ["elbo", "kl"]), "test_elbo": round(test_elbo, 2)}
 
 
-def _train_gan(G, D, seed, epochs, device, progress, desc):
-    from ganlab.data import load_images
-    from ganlab.gan import train_gan
-
-    run = train_gan(G, D, load_images("mnist-5k", "train"), epochs=epochs, m=64, k=1,
-                    loss="non_saturating", optimizer="adam", lr_d=2e-4, lr_g=2e-4, seed=seed,
-                    device=device, progress=progress, desc=desc)
-    return _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
+def _train_step_recipe(name, seed, epochs, device, progress):
+    step = recipes.final(name)
+    G, run = recipes.train(step, seed=seed, epochs=epochs, device=device, progress=progress, desc=name)
+    return recipes.sampler(G, run), dict(step.generator), _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
 
 
 def train_mlp_gan_recipe(seed, epochs, device, progress):
-    """Unit 03's MLP GAN (``MLPGenerator(64, (256, 256))`` against ``MLPDiscriminator((256, 256))``)."""
-    from ganlab.models.gan import MLPDiscriminator, MLPGenerator
-    from ganlab.runtime import seed_everything
-
-    seed_everything(seed)
-    kwargs = {"latent_dim": 64, "hidden": (256, 256)}
-    G, D = MLPGenerator(**kwargs), MLPDiscriminator(hidden=(256, 256))
-    return G, kwargs, _train_gan(G, D, seed, epochs, device, progress, "mlp-gan")
+    """Unit 03's MLP GAN: the last step of ``ganlab.recipes.STEPS["mlp-gan"]``."""
+    return _train_step_recipe("mlp-gan", seed, epochs, device, progress)
 
 
 def train_dcgan_recipe(seed, epochs, device, progress):
-    """Unit 05's DCGAN, preset ``cpu28``, with the paper's initialisation."""
-    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
-    from ganlab.runtime import seed_everything
-
-    seed_everything(seed)
-    kwargs = {"preset": "cpu28"}
-    G, D = DCGANGenerator(**kwargs), DCGANDiscriminator(**kwargs)
-    return G, kwargs, _train_gan(G, D, seed, epochs, device, progress, "dcgan-cpu28")
+    """Unit 05's DCGAN ``cpu28``: the last step of ``ganlab.recipes.STEPS["dcgan-cpu28"]``."""
+    return _train_step_recipe("dcgan-cpu28", seed, epochs, device, progress)

@@ -78,6 +78,14 @@ def digit_quality(model: nn.Module, n: int = N_SAMPLES, *, seed: int = 0, device
     return score_images(sample(model, n, seed=seed, device=device), extractor, reference_features)
 
 
+def evaluate_generator(model: nn.Module) -> dict:
+    """What ``ganlab.pretrained`` records about a shipped generator: :func:`digit_quality` at 2,000 samples."""
+    q = digit_quality(model)
+    return {"quality_samples": q["n"], "confidence": round(q["confidence"], 4),
+            "class_shares": q["class_shares"], "fid": round(q["fid"], 2),
+            "inception_score": round(q["inception_score"], 3)}
+
+
 def format_row(label: str, quality: dict, width: int = 34) -> str:
     """One line of a quality table: confidence, smallest and largest class share, FID, IS."""
     shares = quality["class_shares"]

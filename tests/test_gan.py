@@ -182,6 +182,32 @@ def test_ema_generator_is_the_moving_average_of_the_weights():
         gan_module.moving_average(G, 1.0)
 
 
+def test_recalibrated_batchnorm_holds_the_mean_statistics_of_its_own_samples():
+    from ganlab.models.dcgan import DCGANGenerator
+
+    torch.manual_seed(0)
+    G = DCGANGenerator("cpu28")
+    state = torch.random.get_rng_state()
+    gan_module.recalibrate_batchnorm(G, n=256, m=64, seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())        # the global RNG is untouched
+    assert not G.training
+    first = next(layer for layer in G.modules() if isinstance(layer, torch.nn.BatchNorm2d))
+    assert first.momentum == 0.1                                     # restored
+    measured = first.running_mean.clone()
+    # by hand: the mean over the 4 batches of each batch's per-channel mean at that layer
+    inputs = []
+    handle = first.register_forward_hook(lambda module, args, out: inputs.append(args[0]))
+    generator = torch.Generator().manual_seed(3)
+    G.train()
+    with torch.no_grad():
+        for _ in range(4):
+            G(torch.randn(64, 64, generator=generator))
+    handle.remove()
+    G.eval()
+    expected = torch.stack([x.mean(dim=(0, 2, 3)) for x in inputs[:4]]).mean(0)
+    assert torch.allclose(measured, expected, atol=1e-6)
+
+
 def run_fixed_noise(run):
     return gan_module.sample_noise(run.G_ema, 8, generator=torch.Generator().manual_seed(1))
 

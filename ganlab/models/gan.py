@@ -24,14 +24,23 @@ class MLPGenerator(nn.Module):
 
     Defaults are the lecture's MNIST generator: 64 -> 256 -> 784, ReLU, tanh.
     For toy data use e.g. ``data_shape=(2,), output=None`` (a linear output layer).
+    ``batchnorm=True`` normalises every hidden layer before its ReLU,
+    ``h = ReLU(BN(W h_prev + b))`` (the DCGAN paper's fix, Unit 05, on an MLP): each
+    minibatch of fakes is spread to unit variance per unit, which resists collapsing
+    all samples onto one digit.
     """
 
     def __init__(self, latent_dim: int = 64, hidden: tuple[int, ...] = (256,),
-                 data_shape: tuple[int, ...] = (1, 28, 28), output: str | None = "tanh"):
+                 data_shape: tuple[int, ...] = (1, 28, 28), output: str | None = "tanh",
+                 batchnorm: bool = False):
         super().__init__()
         self.latent_dim, self.data_shape = latent_dim, tuple(data_shape)
-        self.net = nn.Sequential(*_mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu", output),
-                                 nn.Unflatten(1, self.data_shape))
+        layers = _mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu", output)
+        if batchnorm:  # after each hidden Linear (every second layer but the last pair)
+            layers = [m for i, layer in enumerate(layers)
+                      for m in ([layer, nn.BatchNorm1d(layer.out_features)]
+                                if i % 2 == 0 and i < len(layers) - 2 else [layer])]
+        self.net = nn.Sequential(*layers, nn.Unflatten(1, self.data_shape))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         check_codes(z, self.latent_dim)
