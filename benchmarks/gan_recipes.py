@@ -34,7 +34,7 @@ CPU_MINUTES = 6.0
 def measure(name: str, index: int, seed: int, extractor, reference) -> dict:
     step = recipes.STEPS[name][index]
     start, cpu_start = time.perf_counter(), time.process_time()
-    G, run = recipes.train(step, seed=seed, progress=False)
+    G, _, run = recipes.train(step, seed=seed, progress=False)
     row = {"recipe": name, "step": index, "change": step.change, "kept": step.kept,
            "epochs": step.epochs, "minutes": (time.perf_counter() - start) / 60,
            "cpu_minutes": (time.process_time() - cpu_start) / 60}

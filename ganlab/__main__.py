@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     trn.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     trn.add_argument("--out", default=None, help="folder for NAME.pt (default: ganlab/assets)")
     trn.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    trn.add_argument("--threads", type=int, default=None,
+                     help="CPU threads for torch (default: torch's; the small GANs run fastest on 1)")
     args = parser.parse_args(argv)
 
     if args.command == "grade":
@@ -175,10 +177,16 @@ def _release(args) -> int:
 
 
 def _train(args) -> int:
+    import torch
+
     from ganlab import pretrained, runtime
 
     names = sorted(pretrained.RECIPES) if args.name == "all" else [args.name]
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
         device = runtime.pick_device(args.device)
         for name in names:
             path = pretrained.train(name, seed=args.seed, epochs=args.epochs, folder=args.out,
@@ -187,7 +195,8 @@ def _train(args) -> int:
             print(f"{name}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
                   f"{meta['train_seconds']} s")
             for key, value in meta.items():
-                if key.startswith(("final_", "test_", "accuracy")):
+                if key.startswith(("final_", "test_", "accuracy", "confidence", "class_shares",
+                                   "fid", "inception_score")):
                     print(f"  {key} = {value}")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -23,7 +23,8 @@ Three standard fixes are options of :func:`train_gan`, each off by default:
 * ``augment="translation,cutout"``: differentiable augmentation of everything D sees
   (``ganlab.diffaugment``), against a discriminator that memorises a small data set;
 * ``ema_decay = beta``: an exponential moving average of G's weights, updated after
-  every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta``, used for the
+  every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta`` (with a short
+  warm-up, :func:`moving_average`), used for the
   snapshots and returned as ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019);
   its BatchNorm statistics are re-measured after every epoch (:func:`recalibrate_batchnorm`).
 """
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import TensorDataset
 
 from ganlab import toy
@@ -109,16 +110,26 @@ def generator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
 
 
 def moving_average(G: nn.Module, decay: float) -> AveragedModel:
-    """A copy of ``G`` whose weights follow ``theta_ema <- decay * theta_ema + (1 - decay) * theta``.
+    """A copy of ``G`` whose weights follow ``theta_ema <- b_t * theta_ema + (1 - b_t) * theta``.
 
-    Call ``.update_parameters(G)`` after each of G's steps (the first call copies G) and
-    :func:`recalibrate_batchnorm` on ``.module``, the averaged generator, before using it.
-    Only parameters are averaged: BatchNorm's running statistics of one set of weights
-    do not fit an average of many, so they are measured afresh for the averaged weights.
+    ``b_t = min(decay, (1 + t) / (10 + t))`` at the ``t``-th update: the average starts
+    short and lengthens to ``decay`` (about ``1 / (1 - decay)`` steps), so early weights,
+    which are far from good, do not linger in it (the warm-up of TensorFlow's
+    ``ExponentialMovingAverage``). Call ``.update_parameters(G)`` after each of G's steps
+    (the first call copies G) and :func:`recalibrate_batchnorm` on ``.module``, the
+    averaged generator, before using it. Only parameters are averaged: BatchNorm's
+    running statistics of one set of weights do not fit an average of many, so they are
+    measured afresh for the averaged weights.
     """
     if not 0 < decay < 1:
         raise ValueError(f"the EMA decay must be in (0, 1), e.g. 0.999, got {decay}")
-    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], t) -> None:
+        b = min(decay, (1 + int(t)) / (10 + int(t)))
+        torch._foreach_lerp_(averaged, current, 1 - b)
+
+    return AveragedModel(G, multi_avg_fn=update, use_buffers=False)
 
 
 @torch.no_grad()

@@ -10,10 +10,10 @@ notebook can *load* it instead of training it, and Unit 06 can evaluate them all
     >>> G = pretrained.load("dcgan-cpu28")          # eval mode, on the CPU
     >>> x = G(torch.randn(16, G.latent_dim))        # (16, 1, 28, 28) in [-1, 1]
     >>> pretrained.info("dcgan-cpu28")["command"]
-    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 40'
+    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 50'
 
 For a GAN the shipped model is its generator. Each asset records how it was made
-(command, seed, epochs, data, seconds, library versions, final losses and the recipe's
+(command, seed, epochs, data, wall and CPU seconds, library versions, final losses and the recipe's
 own evaluation) and one command re-creates it: ``python -m ganlab train NAME``.
 
 Asset format (one ``NAME.pt`` file, loadable with ``torch.load(weights_only=True)``)::
@@ -251,7 +251,7 @@ def train_vae_recipe(seed, epochs, device, progress):
 
 def _train_step_recipe(name, seed, epochs, device, progress):
     step = recipes.final(name)
-    G, run = recipes.train(step, seed=seed, epochs=epochs, device=device, progress=progress, desc=name)
+    G, _, run = recipes.train(step, seed=seed, epochs=epochs, device=device, progress=progress, desc=name)
     return recipes.sampler(G, run), dict(step.generator), _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
 
 

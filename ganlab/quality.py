@@ -96,3 +96,40 @@ def format_row(label: str, quality: dict, width: int = 34) -> str:
 def format_header(width: int = 34) -> str:
     """The header line that matches :func:`format_row`."""
     return f"{'':<{width}}{'confidence':>11}{'min %':>8}{'max %':>8}{'FID':>9}{'IS':>7}"
+
+
+class Judge:
+    """The digit classifier's verdict on a series of generators: shown one by one, kept for one table.
+
+    ``judge(label, G)`` scores ``n`` samples of ``G`` (:func:`digit_quality`), draws 24 of
+    them beside the class shares (``ganlab.plots.show_quality``), prints the numbers and
+    keeps them in ``judge.results[label]``; ``judge.table()`` lists every result so far.
+    The classifier and the reference features are loaded once.
+    """
+
+    def __init__(self, n: int = N_SAMPLES, device="cpu", show: bool = True):
+        from ganlab.features import load_extractor
+
+        self.n, self.device, self.show = n, device, show
+        self.extractor = load_extractor("digits", device=device)
+        self.reference_features = self.extractor.features(reference_images())
+        self.results: dict[str, dict] = {}
+
+    def __call__(self, label: str, model: nn.Module) -> dict:
+        result = digit_quality(model, self.n, device=self.device, extractor=self.extractor,
+                               reference_features=self.reference_features)
+        self.results[label] = result
+        if self.show:
+            import matplotlib.pyplot as plt
+
+            from ganlab.plots import show_quality
+
+            show_quality(label, sample(model, 24, seed=1, device=self.device), result)
+            plt.show()
+            print(format_header(0) + "\n" + format_row("", result, 0))
+        return result
+
+    def table(self, width: int = 34) -> str:
+        """Every result so far, one row each, under :func:`format_header`."""
+        return "\n".join([format_header(width)] + [format_row(label[:width - 1], q, width)
+                                                   for label, q in self.results.items()])

@@ -8,7 +8,7 @@ options, epochs), so any step can be trained on its own:
     >>> from ganlab import recipes
     >>> [step.change for step in recipes.STEPS["mlp-gan"]]
     ["the lecture's network, as written", 'Adam with beta1 = 0.5', ...]
-    >>> G, run = recipes.train(recipes.STEPS["mlp-gan"][0], epochs=5)
+    >>> G, D, run = recipes.train(recipes.STEPS["mlp-gan"][0], epochs=5)
     >>> samples = recipes.sampler(G, run)(torch.randn(16, G.latent_dim))
 
 A step that was tried and did *not* help has ``kept=False``: the next step builds on the
@@ -48,6 +48,7 @@ class Step:
 LECTURE = {"m": 64, "lr_d": 2e-4, "lr_g": 2e-4, "loss": "non_saturating"}
 _MLP_WIDE_G = {"hidden": (256, 512), "batchnorm": True}
 _MLP_WIDE_D = {"hidden": (512, 256)}
+_CPU28 = {"preset": "cpu28"}
 
 STEPS: dict[str, list[Step]] = {
     "mlp-gan": [
@@ -67,12 +68,16 @@ STEPS: dict[str, list[Step]] = {
              250, {**LECTURE, "beta1": 0.5, "ema_decay": 0.999, "augment": "translation"}),
     ],
     "dcgan-cpu28": [
-        Step("the DCGAN of Unit 05 (cpu28)", "dcgan", {"preset": "cpu28"}, {"preset": "cpu28"},
+        Step("the DCGAN of Unit 05 (cpu28), as it stood", "dcgan", _CPU28, _CPU28,
              40, {**LECTURE, "beta1": 0.5}),
-        Step("sample from an EMA of G's weights", "dcgan", {"preset": "cpu28"}, {"preset": "cpu28"},
-             60, {**LECTURE, "beta1": 0.5, "ema_decay": 0.999}),
-        Step("DiffAugment (translation)", "dcgan", {"preset": "cpu28"}, {"preset": "cpu28"},
-             60, {**LECTURE, "beta1": 0.5, "ema_decay": 0.999, "augment": "translation"}),
+        Step("sample from an EMA of G's weights", "dcgan", _CPU28, _CPU28,
+             40, {**LECTURE, "beta1": 0.5, "ema_decay": 0.999}, kept=False),
+        Step("DiffAugment (translation)", "dcgan", _CPU28, _CPU28,
+             40, {**LECTURE, "beta1": 0.5, "augment": "translation"}, kept=False),
+        Step("a larger learning rate, 1e-3", "dcgan", _CPU28, _CPU28,
+             40, {**LECTURE, "beta1": 0.5, "lr_d": 1e-3, "lr_g": 1e-3}),
+        Step("train longer", "dcgan", _CPU28, _CPU28,
+             50, {**LECTURE, "beta1": 0.5, "lr_d": 1e-3, "lr_g": 1e-3}),
     ],
 }
 
@@ -99,11 +104,11 @@ def build(step: Step) -> tuple[nn.Module, nn.Module]:
 
 def train(step: Step, *, seed: int = 0, epochs: int | None = None, data=None, device="cpu",
           progress: bool = True, desc: str | None = None, checkpoint=None):
-    """Train ``step`` on ``mnist-5k`` (or ``data``) from seed ``seed``; returns ``(G, run)``.
+    """Train ``step`` on ``mnist-5k`` (or ``data``) from seed ``seed``; returns ``(G, D, run)``.
 
-    ``G`` is the trained generator, in eval mode; when the recipe keeps an EMA, the
-    averaged one is ``run.G_ema`` (:func:`sampler` picks the one to sample from).
-    ``epochs`` overrides the recipe's.
+    ``G`` and ``D`` are the trained players, in eval mode; when the recipe keeps an EMA,
+    the averaged generator is ``run.G_ema`` (:func:`sampler` picks the one to sample
+    from). ``epochs`` overrides the recipe's.
     """
     from ganlab.data import load_images
     from ganlab.gan import train_gan
@@ -115,7 +120,7 @@ def train(step: Step, *, seed: int = 0, epochs: int | None = None, data=None, de
     run = train_gan(G, D, data, epochs=step.epochs if epochs is None else epochs, seed=seed,
                     device=device, progress=progress, desc=desc or step.change,
                     checkpoint=checkpoint, **step.options)
-    return G.eval(), run
+    return G.eval(), D.eval(), run
 
 
 def sampler(G: nn.Module, run) -> nn.Module:

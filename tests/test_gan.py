@@ -162,17 +162,18 @@ def test_interrupted_gan_with_ema_resumes_to_identical_weights(tmp_path):
 
 def test_ema_generator_is_the_moving_average_of_the_weights():
     G = MLPGenerator(2, (4,), (2,), None)
-    ema = gan_module.moving_average(G, 0.9)
+    ema = gan_module.moving_average(G, 0.5)
     ema.update_parameters(G)                      # the first update copies G
     expected = [p.detach().clone() for p in G.parameters()]
-    for step in range(3):
+    for t in range(1, 6):
         with torch.no_grad():
             for p in G.parameters():
-                p.add_(0.1 * (step + 1))
+                p.add_(0.1 * t)
         ema.update_parameters(G)
-        expected = [0.9 * e + 0.1 * p.detach() for e, p in zip(expected, G.parameters(), strict=True)]
-    for e, p in zip(expected, ema.module.parameters(), strict=True):
-        assert torch.allclose(e, p, atol=1e-6)
+        b = min(0.5, (1 + t) / (10 + t))          # warm-up: 2/11, 3/12, 4/13, then 0.5
+        expected = [b * e + (1 - b) * p.detach() for e, p in zip(expected, G.parameters(), strict=True)]
+        for e, p in zip(expected, ema.module.parameters(), strict=True):
+            assert torch.allclose(e, p, atol=1e-6), t
     _, _, run, _ = _toy_run(epochs=1, ema_decay=0.99)
     assert isinstance(run.G_ema, MLPGenerator) and not run.G_ema.training
     with torch.no_grad():

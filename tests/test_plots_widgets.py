@@ -63,3 +63,20 @@ def test_taxonomy_draws_every_node_and_marks_course_models():
 def test_code_grid_reads_like_the_plotted_plane():
     grid = plots.code_grid(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([-1.0, 1.0]))
     assert grid.tolist() == [[0, 1], [1, 1], [2, 1], [0, -1], [1, -1], [2, -1]]
+
+
+def test_show_quality_draws_the_samples_and_marks_unfair_class_shares():
+    import matplotlib.colors as mcolors
+
+    from ganlab.plots import show_quality
+
+    shares = [0.5, 0.3, 0.02, 0.1, 0.08, 0.0, 0.0, 0.0, 0.0, 0.0]
+    fig = show_quality("collapsed", torch.zeros(12, 1, 28, 28) - 1,
+                       {"confidence": 0.9, "class_shares": shares, "fid": 123.4, "inception_score": 1.2})
+    grid_ax, bar_ax = fig.axes
+    assert "confidence 0.900" in grid_ax.get_title() and "FID 123.4" in grid_ax.get_title()
+    bars = bar_ax.patches
+    assert [round(b.get_height(), 6) for b in bars] == [round(100 * s, 6) for s in shares]
+    red = mcolors.to_rgba("C3")
+    assert [b.get_facecolor() == red for b in bars] == [not 0.05 <= s <= 0.16 for s in shares]
+    plt.close(fig)

@@ -49,8 +49,29 @@ def test_shipped_autoencoder_and_vae_match_their_recorded_test_numbers(one_threa
     assert elbo == pytest.approx(pretrained.info("vae")["test_elbo"], abs=0.05)
 
 
+TARGETS = {"mlp-gan": (0.85, 0.05, 0.16), "dcgan-cpu28": (0.93, 0.06, 0.14)}   # issue: GANs that make good digits
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_shipped_gans_make_good_digits_as_recorded(name, one_thread):
+    """The digit classifier's verdict on 2,000 samples: the recorded numbers, and the targets."""
+    from ganlab import quality, recipes
+
+    meta = pretrained.info(name)
+    q = quality.digit_quality(pretrained.load(name))
+    assert q["confidence"] == pytest.approx(meta["confidence"], abs=1e-3)
+    assert q["fid"] == pytest.approx(meta["fid"], abs=0.05)
+    assert q["class_shares"] == pytest.approx(meta["class_shares"], abs=1e-3)
+    confidence, low, high = TARGETS[name]
+    assert q["confidence"] >= confidence
+    assert quality.check_fair_shares(q, low, high) == []
+    assert meta["train_cpu_seconds"] <= 6 * 60, "each recipe takes at most 6 CPU-minutes"
+    step = recipes.final(name)
+    assert meta["epochs"] == step.epochs and pretrained._asset(name, None)["kwargs"] == step.generator
+
+
 def test_train_command_recreates_an_asset_that_loads(tmp_path, one_thread, capsys):
-    assert main(["train", "mlp-gan", "--epochs", "1", "--seed", "3", "--out", str(tmp_path),
+    assert main(["train", "mlp-gan", "--epochs", "1", "--seed", "3", "--out", str(tmp_path), "--threads", "1",
                  "--device", "cpu"]) == 0
     assert "mlp-gan: wrote" in capsys.readouterr().out
     assert pretrained.available(tmp_path) == ["mlp-gan"]

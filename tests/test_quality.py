@@ -47,3 +47,15 @@ def test_digit_quality_samples_a_generator_from_seeded_noise(extractor):
     assert line.startswith("noise") and len(line) == len(quality.format_header())
     with pytest.raises(ValueError, match="has no latent_dim"):
         quality.digit_quality(torch.nn.Linear(2, 2))
+
+
+def test_judge_keeps_every_verdict_for_one_table():
+    torch.manual_seed(0)
+    G = torch.nn.Sequential(torch.nn.Linear(8, 784), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28)))
+    G.latent_dim = 8
+    judge = quality.Judge(n=100, show=False)
+    first = judge("noise A", G)
+    judge("noise B", G)
+    assert list(judge.results) == ["noise A", "noise B"] and judge.results["noise A"] == first
+    lines = judge.table().splitlines()
+    assert len(lines) == 3 and lines[1].startswith("noise A") and f"{first['fid']:.1f}" in lines[1]

@@ -27,7 +27,7 @@ def test_every_step_trains_and_the_final_step_is_kept(name, few_digits, one_thre
     steps = recipes.STEPS[name]
     assert recipes.final(name) is steps[-1] and steps[-1].kept and steps[0].kept
     for step in steps:
-        G, run = recipes.train(step, epochs=1, data=few_digits, progress=False)
+        G, _, run = recipes.train(step, epochs=1, data=few_digits, progress=False)
         assert not G.training and len(run.snapshots) == 1
         assert (run.G_ema is not None) == ("ema_decay" in step.options)
         assert recipes.sampler(G, run) is (run.G_ema if run.G_ema is not None else G)
@@ -40,15 +40,15 @@ def test_every_step_trains_and_the_final_step_is_kept(name, few_digits, one_thre
 
 def test_a_step_is_reproducible_from_its_seed(few_digits, one_thread):
     step = recipes.STEPS["mlp-gan"][2]
-    a, run_a = recipes.train(step, epochs=1, data=few_digits, seed=5, progress=False)
-    b, run_b = recipes.train(step, epochs=1, data=few_digits, seed=5, progress=False)
+    a, _, run_a = recipes.train(step, epochs=1, data=few_digits, seed=5, progress=False)
+    b, _, run_b = recipes.train(step, epochs=1, data=few_digits, seed=5, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert all(torch.equal(p, q) for p, q in zip(run_a.G_ema.parameters(), run_b.G_ema.parameters(), strict=True))
 
 
 def test_the_ema_only_watches_training(few_digits, one_thread):
     """Steps 1 and 2 differ only by the EMA: G itself trains to the same weights."""
-    (G1, run1), (G2, run2) = (recipes.train(recipes.STEPS["mlp-gan"][i], epochs=1, data=few_digits,
+    (G1, _, run1), (G2, _, run2) = (recipes.train(recipes.STEPS["mlp-gan"][i], epochs=1, data=few_digits,
                                             progress=False) for i in (1, 2))
     assert run1.G_ema is None and run2.G_ema is not None
     assert all(torch.equal(p, q) for p, q in zip(G1.parameters(), G2.parameters(), strict=True))
