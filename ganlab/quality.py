@@ -4,7 +4,9 @@ For ``n`` samples ``x_1..x_n = G(z_i)``, ``z_i ~ N(0, I)``, and the course's dig
 classifier ``p(y | x)`` (Unit 06, 98.8% accurate on unseen MNIST digits):
 
 * ``confidence = (1/n) sum_i max_y p(y | x_i)``: do the samples look like *some* digit?
-  (0.988 on real test digits; a blob that is half a 3 and half an 8 scores low);
+  (0.985 on real digits; a stroke that is half a 3 and half an 8 scores low; but an
+  image unlike every digit, such as a collapsed GAN's blob, can still score near 1, so
+  read it beside the class shares and the FID);
 * ``class_shares[c] = (1/n) #{i : argmax_y p(y | x_i) = c}``: are all ten digits made,
   in fair shares? (about 10% each on real data; mode collapse shows as 0% and 50%);
 * ``fid``: the Fréchet distance between Gaussians fitted to the classifier's features of
