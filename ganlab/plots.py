@@ -217,7 +217,7 @@ TAXONOMY = [
     ("tractable density", "explicit density", ""),
     ("approximate density", "explicit density", ""),
     ("autoregressive:\nPixelRNN / PixelCNN,\nMADE", "tractable density", "Unit 02"),
-    ("variational:\nVAE", "approximate density", "Units 01-02"),
+    ("variational:\nVAE", "approximate density", "Unit 02"),
     ("Markov chain:\nBoltzmann machine", "approximate density", ""),
     ("direct:\nGAN, DCGAN", "implicit density", "Units 03-06"),
     ("Markov chain:\nGSN", "implicit density", ""),

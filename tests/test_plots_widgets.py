@@ -55,7 +55,7 @@ def test_taxonomy_draws_every_node_and_marks_course_models():
     fig = plots.draw_taxonomy()
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == len(plots.TAXONOMY)
-    assert any("VAE" in t and "[Units 01-02]" in t for t in texts)
+    assert any("VAE" in t and "[Unit 02]" in t for t in texts)
     assert any("GAN" in t and "[Units 03-06]" in t for t in texts)
     plt.close(fig)
 

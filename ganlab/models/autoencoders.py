@@ -95,8 +95,10 @@ class Autoencoder(EncoderDecoder):
 
     Every hidden layer is ``s(W h + b)`` with ``s = activation``; the code layer uses
     ``code_activation`` (none by default, so codes can take any value) and the output
-    layer ``output_activation`` (``tanh`` for images in [-1, 1]). ``hidden=()`` gives the
-    one-layer autoencoder of the formulas above, and :meth:`linear` the linear one.
+    layer ``output_activation`` (``tanh`` for images in [-1, 1]). ``hidden=()`` gives one
+    layer on each side: ``z = W x + b`` with the default ``code_activation=None``, and the
+    formulas' ``z = s(W x + b)`` with ``code_activation="sigmoid"`` (or another ``s``);
+    :meth:`linear` drops every nonlinearity.
     It also accepts flat images ``(N, C*H*W)``.
     """
 
