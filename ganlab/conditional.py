@@ -34,13 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ganlab.diffaugment import augmentation
 from ganlab.gan import (
     Snapshots,
-    augmentation,
+    checkpoint_state,
     grad_norm,
     make_optimizer,
     moving_average,
-    recalibrate_batchnorm,
+    snapshot_epoch,
 )
 from ganlab.losses import discriminator_loss, generator_loss
 from ganlab.models.autoencoders import check_codes, check_images
@@ -208,19 +209,10 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
                 "d_real": torch.sigmoid(real_logits).mean().item(),
                 "d_fake": torch.sigmoid(fake_logits).mean().item(), **record}
 
-    state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "snapshots": snapshots}
-    if G_ema is not None:
-        state["G_ema"] = G_ema
-    def epoch_end(epoch, history):
-        if G_ema is not None:
-            recalibrate_batchnorm(G_ema.module)
-        snapshots.take(G_ema.module if G_ema is not None else G)
-
     history = fit(step, data, epochs=epochs, batch_size=m, drop_last=True, seed=seed, device=device,
-                  checkpoint=checkpoint, progress=progress, desc=desc or kind, state=state,
-                  on_epoch_end=epoch_end)
-    if G_ema is not None:
-        G_ema.eval()
+                  checkpoint=checkpoint, progress=progress, desc=desc or kind,
+                  state=checkpoint_state(G, D, opt_d, opt_g, snapshots, G_ema),
+                  on_epoch_end=lambda epoch, history: snapshot_epoch(snapshots, G, G_ema))
     return ConditionalRun(history, snapshots.images, snapshots.fixed_labels,
                           G_ema.module if G_ema is not None else None)
 

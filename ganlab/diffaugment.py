@@ -71,10 +71,27 @@ def check_policy(policy: str | None) -> tuple[str, ...]:
     return names
 
 
+def identity(x: torch.Tensor) -> torch.Tensor:
+    """``T(x) = x``: what D sees when augmentation is off."""
+    return x
+
+
+def augmentation(policy: str | None):
+    """``T`` for ``policy``, parsed once: a function of images, or :func:`identity` for none."""
+    transforms = [translation if name == "translation" else cutout for name in check_policy(policy)]
+    if not transforms:
+        return identity
+
+    def T(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f"DiffAugment needs images of shape (N, C, H, W), got {tuple(x.shape)}")
+        for transform in transforms:
+            x = transform(x)
+        return x
+
+    return T
+
+
 def diff_augment(x: torch.Tensor, policy: str = "translation,cutout") -> torch.Tensor:
     """``T(x)``: the transformations of ``policy`` in order, each image drawn afresh."""
-    if x.dim() != 4:
-        raise ValueError(f"DiffAugment needs images of shape (N, C, H, W), got {tuple(x.shape)}")
-    for name in check_policy(policy):
-        x = translation(x) if name == "translation" else cutout(x)
-    return x
+    return augmentation(policy)(x)

@@ -24,9 +24,9 @@ Three standard fixes are options of :func:`train_gan`, each off by default:
   (``ganlab.diffaugment``), against a discriminator that memorises a small data set;
 * ``ema_decay = beta``: an exponential moving average of G's weights, updated after
   every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta`` (with a short
-  warm-up, :func:`moving_average`), used for the
-  snapshots and returned as ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019);
-  its BatchNorm statistics are re-measured after every epoch (:func:`recalibrate_batchnorm`).
+  warm-up, :func:`moving_average`), used for the snapshots and returned as
+  ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019); its BatchNorm statistics
+  are re-measured after every epoch (:func:`recalibrate_batchnorm`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import TensorDataset
 
 from ganlab import toy
-from ganlab.diffaugment import check_policy, diff_augment
+from ganlab.diffaugment import augmentation, identity
 from ganlab.losses import check_generator_loss, discriminator_loss, generator_loss
 from ganlab.train import History, fit
 
@@ -74,13 +74,9 @@ def sample_noise(G: nn.Module, n: int, kind: str = "normal", device="cpu",
     return toy.noise(n, G.latent_dim, kind=kind, generator=generator).to(device)
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
-
-
 def discriminator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
                        x_real: torch.Tensor, z: torch.Tensor, *, real_label: float = 1.0,
-                       augment=_identity) -> dict:
+                       augment=identity) -> dict:
     """One update of D on real ``x_real`` and fakes ``G(z)``; G is not updated (fakes detached).
 
     D sees ``augment(x)`` of both (the identity unless DiffAugment is on).
@@ -98,7 +94,7 @@ def discriminator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimi
 
 
 def generator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
-                   z: torch.Tensor, kind: str = "non_saturating", *, augment=_identity) -> dict:
+                   z: torch.Tensor, kind: str = "non_saturating", *, augment=identity) -> dict:
     """One update of G through D (D's parameters get gradients but are not stepped)."""
     fake_logits = D(augment(G(z)))
     loss = generator_loss(fake_logits, kind)
@@ -187,10 +183,20 @@ class Snapshots:
         self.images = list(state["images"])
 
 
-def augmentation(policy: str | None):
-    """``T``: DiffAugment with ``policy`` (``ganlab.diffaugment``), or the identity for ``None``."""
-    policy = ",".join(check_policy(policy))
-    return (lambda x: diff_augment(x, policy)) if policy else _identity
+def checkpoint_state(G: nn.Module, D: nn.Module, opt_d, opt_g, snapshots: Snapshots,
+                     G_ema: AveragedModel | None) -> dict:
+    """Everything a GAN run's checkpoint keeps (``fit``'s ``state``): players, optimisers, snapshots, EMA."""
+    state = {"G": G, "D": D, "opt_d": opt_d, "opt_g": opt_g, "snapshots": snapshots}
+    if G_ema is not None:
+        state["G_ema"] = G_ema
+    return state
+
+
+def snapshot_epoch(snapshots: Snapshots, G: nn.Module, G_ema: AveragedModel | None) -> None:
+    """End of an epoch: re-measure the EMA generator's BatchNorm, then snapshot the generator sampled from."""
+    if G_ema is not None:
+        recalibrate_batchnorm(G_ema.module)
+    snapshots.take(G_ema.module if G_ema is not None else G)
 
 
 @dataclass
@@ -251,20 +257,14 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
         return record
 
     def epoch_end(epoch, history):
-        if G_ema is not None:
-            recalibrate_batchnorm(G_ema.module)
-        snapshots.take(G_ema.module if G_ema is not None else G)
+        snapshot_epoch(snapshots, G, G_ema)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
 
-    state = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "snapshots": snapshots}
-    if G_ema is not None:
-        state["G_ema"] = G_ema
     history = fit(step, data, epochs=epochs, batch_size=k * m, drop_last=True, seed=seed,
                   device=device, checkpoint=checkpoint, progress=progress, desc=desc,
-                  state=state, on_epoch_end=epoch_end)
-    if G_ema is not None:
-        G_ema.eval()  # its BatchNorm statistics were measured after the last epoch
+                  state=checkpoint_state(G, D, opt_d, opt_g, snapshots, G_ema),
+                  on_epoch_end=epoch_end)
     return GANRun(history, snapshots.images, G_ema.module if G_ema is not None else None)
 
 

@@ -145,7 +145,8 @@ def show_quality(label: str, images: torch.Tensor, quality: Mapping, nrow: int =
     """A generator at a glance: its samples, and what the digit classifier makes of them.
 
     ``quality`` is :func:`ganlab.quality.digit_quality`'s dict; the bar chart is its
-    ``class_shares`` against the fair 10% (dashed), the title its four numbers.
+    ``class_shares`` against the fair 10% (dashed), red where a share lies outside
+    5-16% (the Unit 03 target), and the title its four numbers.
     """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 2.5), gridspec_kw={"width_ratios": [3, 1]})
     ax1.imshow(image_grid(images, nrow=nrow))

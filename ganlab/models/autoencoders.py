@@ -34,13 +34,22 @@ def _activation(name):
     return ACTIVATIONS[name]()
 
 
-def _mlp(dims, activation, last_activation) -> list[nn.Module]:
-    """Linear layers ``dims[0] -> dims[1] -> ...``, each followed by its activation."""
+def _mlp(dims, activation, last_activation, *, batchnorm: bool = False,
+         dropout: float = 0.0) -> list[nn.Module]:
+    """Linear layers ``dims[0] -> dims[1] -> ...``, each followed by its activation.
+
+    Every hidden layer (all but the last) can also have ``BatchNorm1d`` between its
+    ``Linear`` and its activation, and ``Dropout(dropout)`` after the activation.
+    """
     layers = []
     for i in range(len(dims) - 1):
         last = i == len(dims) - 2
-        layers += [nn.Linear(dims[i], dims[i + 1]),
-                   _activation(last_activation if last else activation)]
+        layers.append(nn.Linear(dims[i], dims[i + 1]))
+        if batchnorm and not last:
+            layers.append(nn.BatchNorm1d(dims[i + 1]))
+        layers.append(_activation(last_activation if last else activation))
+        if dropout > 0 and not last:
+            layers.append(nn.Dropout(dropout))
     return layers
 
 

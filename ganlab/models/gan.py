@@ -35,12 +35,9 @@ class MLPGenerator(nn.Module):
                  batchnorm: bool = False):
         super().__init__()
         self.latent_dim, self.data_shape = latent_dim, tuple(data_shape)
-        layers = _mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu", output)
-        if batchnorm:  # after each hidden Linear (every second layer but the last pair)
-            layers = [m for i, layer in enumerate(layers)
-                      for m in ([layer, nn.BatchNorm1d(layer.out_features)]
-                                if i % 2 == 0 and i < len(layers) - 2 else [layer])]
-        self.net = nn.Sequential(*layers, nn.Unflatten(1, self.data_shape))
+        self.net = nn.Sequential(*_mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu",
+                                       output, batchnorm=batchnorm),
+                                 nn.Unflatten(1, self.data_shape))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         check_codes(z, self.latent_dim)
@@ -61,11 +58,8 @@ class MLPDiscriminator(nn.Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.data_shape = tuple(data_shape)
-        layers = _mlp([math.prod(self.data_shape), *hidden, 1], "leaky_relu", None)
-        if dropout > 0:  # after each hidden LeakyReLU (every second layer), not after the logit
-            layers = [m for i, layer in enumerate(layers)
-                      for m in ([layer, nn.Dropout(dropout)] if i % 2 and i < len(layers) - 1 else [layer])]
-        self.net = nn.Sequential(nn.Flatten(), *layers)
+        self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(self.data_shape), *hidden, 1],
+                                                     "leaky_relu", None, dropout=dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_images(x, self.data_shape)
