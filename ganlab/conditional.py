@@ -45,7 +45,7 @@ from ganlab.gan import (
 )
 from ganlab.losses import discriminator_loss, generator_loss
 from ganlab.models.autoencoders import check_codes, check_images
-from ganlab.models.dcgan import dcgan_init
+from ganlab.models.dcgan import cpu28_generator_layers, cpu28_trunk_layers, dcgan_init
 from ganlab.train import History, fit
 
 KINDS = ("cgan", "acgan")
@@ -67,12 +67,7 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, latent_dim: int = 64, n_classes: int = 10):
         super().__init__()
         self.latent_dim, self.n_classes = latent_dim, n_classes
-        code = latent_dim + n_classes
-        self.net = nn.Sequential(
-            nn.Unflatten(1, (code, 1, 1)),
-            nn.ConvTranspose2d(code, 128, 7, bias=False), nn.BatchNorm2d(128), nn.ReLU(),     # 7x7
-            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),  # 14x14
-            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())                                    # 28x28
+        self.net = nn.Sequential(*cpu28_generator_layers(latent_dim + n_classes))
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -82,10 +77,8 @@ class ConditionalGenerator(nn.Module):
 
 
 def _trunk(in_channels: int) -> nn.Sequential:
-    """The ``cpu28`` discriminator's body: 28x28 -> 64 feature maps of 7x7 (no BN on the input layer)."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 4, 2, 1), nn.LeakyReLU(0.2),                        # 14x14
-        nn.Conv2d(32, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2))  # 7x7
+    """The ``cpu28`` discriminator's body (``ganlab.models.dcgan.cpu28_trunk_layers``): 28x28 -> 64 maps of 7x7."""
+    return nn.Sequential(*cpu28_trunk_layers(in_channels))
 
 
 class ConditionalDiscriminator(nn.Module):

@@ -7,6 +7,12 @@ Unit 02 (VAE): :func:`gaussian_kl`, :func:`reparameterize`,
 :func:`bernoulli_log_likelihood`, :func:`gaussian_log_likelihood`,
 :func:`standard_normal_log_prob`, :func:`diagonal_normal_log_prob`. All
 log-likelihoods are in nats, one number per example, summed over its dimensions.
+
+Units 03-05 (GANs): :func:`discriminator_loss`, :func:`generator_loss`.
+
+Unit 07 (WGAN-GP): :func:`critic_loss`, :func:`wasserstein_generator_loss`,
+:func:`gradient_penalty`; (semi-supervised GAN): :func:`sgan_discriminator_loss`,
+:func:`feature_matching_loss`.
 """
 
 from __future__ import annotations
@@ -223,3 +229,130 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
     if kind == "non_saturating":
         return F.softplus(-fake_logits).mean()
     return -0.5 * torch.exp(fake_logits).mean()  # maximum_likelihood
+
+
+# --- Unit 07: the Wasserstein GAN ---------------------------------------------------------
+#
+# A WGAN's critic f returns *scores*, any real number, not logits of a probability:
+# there is no sigmoid and no cross-entropy. By the Kantorovich-Rubinstein duality
+#
+#     W(p_data, p_g) = sup_{||f||_L <= 1}  E_{x ~ p_data} f(x) - E_{z ~ p_z} f(G(z)),
+#
+# so a critic that maximises the gap between its mean score on real and on fake samples,
+# while staying 1-Lipschitz, estimates the Wasserstein-1 distance between them.
+
+def _check_scores(*scores: torch.Tensor) -> None:
+    for t in scores:
+        if not isinstance(t, torch.Tensor) or t.dim() not in (1, 2) or (t.dim() == 2 and t.shape[1] != 1):
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"critic scores must have shape (N,) or (N, 1), one per sample, got {shape}")
+
+
+def critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The loss the critic descends, without its penalty: ``L_f = mean f(G(z)) - mean f(x)``.
+
+    Minus the minibatch estimate of the duality's objective, so ``-L_f`` estimates
+    ``W(p_data, p_g)`` once ``f`` is (close to) the best 1-Lipschitz critic. Takes raw
+    scores ``(N,)`` or ``(N, 1)``; real and fake batches may differ in size.
+    """
+    _check_scores(real_scores, fake_scores)
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The loss G descends against a critic: ``L_G = -mean f(G(z))``.
+
+    The only term of the critic's objective that depends on G. Its gradient is that of
+    the critic's score, which does not saturate: a 1-Lipschitz ``f`` has gradient norm
+    close to 1 almost everywhere between the two distributions.
+    """
+    _check_scores(fake_scores)
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al., 2017): ``weight * mean_i (||grad f(x_hat_i)||_2 - 1)^2``.
+
+    Each ``x_hat_i = eps_i x_i + (1 - eps_i) x~_i`` is a random point on the segment between
+    the real sample ``x_i`` and the fake ``x~_i`` (``eps_i ~ U[0, 1]``, one per sample). The
+    best critic has gradient norm 1 on such segments, so the penalty pulls ``f`` towards
+    the 1-Lipschitz critics of the duality without clipping its weights. The gradient is
+    taken per sample (the critic must treat samples independently: no batch norm) and
+    kept in the graph (``create_graph=True``), so the penalty is differentiable in the
+    critic's parameters.
+
+    For a linear critic ``f(x) = w . x + b`` the gradient is ``w`` everywhere and the
+    penalty is exactly ``weight * (||w|| - 1)^2``.
+    """
+    if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor) or real.shape != fake.shape:
+        shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (real, fake)]
+        raise ValueError(f"real and fake batches must have the same shape (N, ...), got {shapes[0]} "
+                         f"and {shapes[1]}")
+    if weight < 0:
+        raise ValueError(f"the penalty weight must be >= 0, got {weight}")
+    eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator,
+                     dtype=real.dtype).to(real.device)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    if not isinstance(scores, torch.Tensor) or scores.numel() != len(real) or scores.dim() > 2:
+        shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"the critic must return one score per sample, shape ({len(real)},) or "
+                         f"({len(real)}, 1), got {shape}")
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return weight * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+# --- Unit 07: the semi-supervised GAN ----------------------------------------------------------
+#
+# The SGAN's D has K + 1 outputs: logits l_1..l_K for the real classes and l_{K+1} for
+# "fake", with p(k | x) = softmax(l)_k. In log space, with lse = logsumexp,
+#
+#     log p(fake | x)     = l_{K+1} - lse(l_1..l_{K+1})
+#     log p(real | x)     = lse(l_1..l_K) - lse(l_1..l_{K+1})     (the K real classes together)
+
+
+def _check_class_logits(logits: torch.Tensor, n_classes: int | None = None) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2 or (
+            n_classes is not None and logits.shape[1] != n_classes):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        want = f"(N, {n_classes})" if n_classes is not None else "(N, K + 1)"
+        raise ValueError(f"SGAN logits must have shape {want}: K real classes, then 'fake'; got {shape}")
+
+
+def sgan_discriminator_loss(labelled_logits: torch.Tensor, labels: torch.Tensor,
+                            real_logits: torch.Tensor, fake_logits: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two halves of the semi-supervised D's loss (Salimans et al., 2016, §5), as ``(supervised, unsupervised)``.
+
+        L_supervised   = -mean_{(x, y) labelled} log p(y | x)                  (cross-entropy, K + 1 classes)
+        L_unsupervised = -mean_{x unlabelled} log p(real | x) - mean_z log p(fake | G(z))
+
+    The unsupervised half is the vanilla GAN's discriminator loss with
+    ``D(x) = p(real | x) = 1 - p(fake | x)``: it teaches the K class outputs from unlabelled
+    digits and fakes. D descends their sum.
+    """
+    for logits in (labelled_logits, real_logits, fake_logits):
+        _check_class_logits(logits, labelled_logits.shape[1] if isinstance(labelled_logits, torch.Tensor) else None)
+    n_real = labelled_logits.shape[1] - 1
+    if labels.shape != (len(labelled_logits),) or labels.is_floating_point() or (
+            len(labels) and (labels.min() < 0 or labels.max() >= n_real)):
+        raise ValueError(f"labels must be {len(labelled_logits)} integer classes in [0, {n_real}) "
+                         f"(class {n_real} is 'fake'), got shape {tuple(labels.shape)}")
+    supervised = F.cross_entropy(labelled_logits, labels)
+    log_real = torch.logsumexp(real_logits[:, :n_real], 1) - torch.logsumexp(real_logits, 1)
+    log_fake = fake_logits[:, n_real] - torch.logsumexp(fake_logits, 1)
+    return supervised, -(log_real.mean() + log_fake.mean())
+
+
+def feature_matching_loss(real_features: torch.Tensor, fake_features: torch.Tensor) -> torch.Tensor:
+    """G's feature-matching cost (Salimans et al., 2016): ``|| mean_x h(x) - mean_z h(G(z)) ||_2^2``.
+
+    ``h`` is an intermediate layer of D. Instead of fooling D's current output, G matches
+    the statistics D finds useful, which keeps the game stable and (in the paper, and in
+    Unit 07) gives the better semi-supervised classifier.
+    """
+    if real_features.dim() < 2 or real_features.shape[1:] != fake_features.shape[1:]:
+        raise ValueError(f"features must have matching shapes (N, ...), got {tuple(real_features.shape)} "
+                         f"and {tuple(fake_features.shape)}")
+    return (real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)).pow(2).sum()

@@ -57,6 +57,59 @@ def _up(c_in, c_out, kernel, stride, padding, output_padding=0, act="relu"):
             nn.BatchNorm2d(c_out), activation]
 
 
+def cpu28_generator_layers(code_dim: int, channels: int = 1) -> list[nn.Module]:
+    """The ``cpu28`` generator: a code ``(N, code_dim)`` -> 128 maps of 7x7 -> 64 of 14x14 -> 28x28 in [-1, 1].
+
+    Shared by :class:`DCGANGenerator` and the conditional generator (whose code is
+    ``[z, onehot(y)]``).
+    """
+    return [nn.Unflatten(1, (code_dim, 1, 1)),
+            *_up(code_dim, 128, 7, 1, 0),                            # 7x7
+            *_up(128, 64, 4, 2, 1),                                  # 14x14
+            nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh()]    # 28x28
+
+
+NORMS = ("batch", "layer", "none", "spectral")
+
+
+def cpu28_trunk_layers(in_channels: int = 1, norm: str = "batch") -> list[nn.Module]:
+    """The ``cpu28`` discriminator's body: 28x28 images -> 64 feature maps of 7x7.
+
+    No normalisation on the input layer (a DCGAN guideline). The second layer's ``norm``:
+
+    * ``"batch"``: batch norm, the DCGAN's choice;
+    * ``"layer"``: layer norm over each sample's (64, 7, 7) features (``GroupNorm(1, 64)``),
+      for a WGAN-GP critic, whose per-sample gradient penalty batch norm would break;
+    * ``"none"``: no normalisation;
+    * ``"spectral"``: none here; the caller divides every weight by its spectral norm
+      (:func:`spectral_normalize`).
+
+    Shared by :class:`DCGANDiscriminator`, the conditional discriminators (Unit 07) and the
+    semi-supervised GAN's classifier.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"unknown discriminator norm {norm!r}; choose from {NORMS}")
+    second = {"batch": [nn.BatchNorm2d(64)], "layer": [nn.GroupNorm(1, 64)]}.get(norm, [])
+    return [nn.Conv2d(in_channels, 32, 4, 2, 1), nn.LeakyReLU(0.2),                        # 14x14
+            nn.Conv2d(32, 64, 4, 2, 1, bias=not second), *second, nn.LeakyReLU(0.2)]    # 7x7
+
+
+def spectral_normalize(module: nn.Module) -> nn.Module:
+    """Divide every conv/linear weight of ``module`` by its largest singular value (Miyato et al., 2018).
+
+    ``W_SN = W / sigma(W)``, with ``sigma(W)`` estimated by one power iteration per
+    forward pass in training mode (``torch.nn.utils.parametrizations.spectral_norm``).
+    Each layer is then 1-Lipschitz, and so is the network, as LeakyReLU is: the other
+    route to the critic WGAN needs, besides the gradient penalty. Returns ``module``.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            spectral_norm(layer)
+    return module
+
+
 class DCGANGenerator(nn.Module):
     """``G(z)`` for a preset: ``(N, latent_dim)`` -> images ``(N, channels, S, S)`` in [-1, 1]."""
 
@@ -79,11 +132,8 @@ class DCGANGenerator(nn.Module):
                       *_up(256, 128, 4, 2, 1),    # 16x16
                       *_up(128, 64, 4, 2, 1),     # 32x32
                       nn.ConvTranspose2d(64, channels, 4, 2, 1, bias=False), nn.Tanh()]  # 64x64
-        else:  # cpu28
-            layers = [nn.Unflatten(1, (z, 1, 1)),
-                      *_up(z, 128, 7, 1, 0),      # 7x7
-                      *_up(128, 64, 4, 2, 1),     # 14x14
-                      nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh()]  # 28x28
+        else:
+            layers = cpu28_generator_layers(z, channels)
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
@@ -95,12 +145,21 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """``D``'s logit for a preset: images ``(N, channels, S, S)`` -> ``(N,)``."""
+    """``D``'s logit for a preset: images ``(N, channels, S, S)`` -> ``(N,)``.
 
-    def __init__(self, preset: str = "cpu28", channels: int = 1):
+    ``norm`` (cpu28 only) swaps the hidden batch norm for the critic-friendly choices of
+    :func:`cpu28_trunk_layers`: ``"layer"``, ``"none"`` or ``"spectral"`` (spectral
+    normalisation of every layer). The output then serves as a WGAN critic's score.
+    """
+
+    def __init__(self, preset: str = "cpu28", channels: int = 1, norm: str = "batch"):
         super().__init__()
         self.preset = _check_preset(preset)
-        self.image_size, self.channels = IMAGE_SIZE[preset], channels
+        if norm not in NORMS:
+            raise ValueError(f"unknown discriminator norm {norm!r}; choose from {NORMS}")
+        if norm != "batch" and preset != "cpu28":
+            raise ValueError(f"norm={norm!r} is built for the cpu28 preset only; {preset!r} keeps batch norm")
+        self.image_size, self.channels, self.norm = IMAGE_SIZE[preset], channels, norm
         leaky = lambda: nn.LeakyReLU(0.2)
         if preset == "tutorial28":
             layers = [nn.Conv2d(channels, 64, 5, 2, 2), leaky(), nn.Dropout(0.3),        # 14x14
@@ -112,12 +171,12 @@ class DCGANDiscriminator(nn.Module):
                       nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), leaky(),  # 8x8
                       nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), leaky(),  # 4x4
                       nn.Conv2d(512, 1, 4, 1, 0), nn.Flatten()]
-        else:  # cpu28
-            layers = [nn.Conv2d(channels, 32, 4, 2, 1), leaky(),                         # 14x14
-                      nn.Conv2d(32, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), leaky(),  # 7x7
-                      nn.Conv2d(64, 1, 7, 1, 0), nn.Flatten()]
+        else:
+            layers = [*cpu28_trunk_layers(channels, norm), nn.Conv2d(64, 1, 7, 1, 0), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if norm == "spectral":
+            spectral_normalize(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         expected = (self.channels, self.image_size, self.image_size)
