@@ -220,7 +220,7 @@ TAXONOMY = [
     ("autoregressive:\nPixelRNN / PixelCNN,\nMADE", "tractable density", "Unit 02"),
     ("variational:\nVAE", "approximate density", "Unit 02"),
     ("Markov chain:\nBoltzmann machine", "approximate density", ""),
-    ("direct:\nGAN, DCGAN", "implicit density", "Units 03-06"),
+    ("direct:\nGAN, DCGAN, WGAN", "implicit density", "Units 03-07"),
     ("Markov chain:\nGSN", "implicit density", ""),
 ]
 
@@ -258,4 +258,64 @@ def draw_taxonomy(ax=None):
     ax.set_ylim(min(p[1] for p in position.values()) - 0.6, 0.5)
     ax.set_axis_off()
     ax.set_title("a taxonomy of generative models (highlighted: built in this course)")
+    return fig
+
+
+#: Block diagrams of the GAN variants Unit 07 explains without implementing. Each is
+#: ``(title, nodes, edges)``: ``nodes`` maps a key to ``(x, y, label, kind)``, with kind
+#: "data" (inputs and images), "net" (a trained network) or "loss"; ``edges`` are
+#: ``(from, to, label)``.
+ARCHITECTURES = {
+    "InfoGAN": ("InfoGAN: an unsupervised code c that D's extra head Q must recover", {
+        "z": (0, 1.6, "noise z", "data"), "c": (0, 0.4, "code c\n(10-way + 2 continuous)", "data"),
+        "G": (2, 1, "G(z, c)", "net"), "x": (4, 1, "image", "data"),
+        "D": (6, 1.6, "D: real / fake", "net"), "Q": (6, 0.4, "Q(c | x):\nshares D's body", "net"),
+        "mi": (8, 0.4, "maximise\nI(c; G(z, c))", "loss"), "real": (4, 2.4, "real images", "data")},
+        [("z", "G", ""), ("c", "G", ""), ("G", "x", ""), ("x", "D", ""), ("real", "D", ""),
+         ("x", "Q", ""), ("Q", "mi", "")]),
+    "CycleGAN": ("CycleGAN: two unpaired domains, translated there and back", {
+        "a": (0, 1, "image a in A\n(horse)", "data"), "G": (2, 1.8, "G: A -> B", "net"),
+        "b": (4, 1.8, "G(a) in B\n(zebra)", "data"), "DB": (6, 1.8, "D_B: a real B?", "net"),
+        "F": (4, 0.2, "F: B -> A", "net"), "back": (2, 0.2, "F(G(a))", "data"),
+        "cyc": (0, -0.6, "cycle loss\n||F(G(a)) - a||_1", "loss")},
+        [("a", "G", ""), ("G", "b", ""), ("b", "DB", "adversarial"), ("b", "F", ""), ("F", "back", ""),
+         ("back", "cyc", ""), ("a", "cyc", "")]),
+    "StarGAN": ("StarGAN: one generator for many domains, told the target domain", {
+        "x": (0, 1.6, "image x", "data"), "c": (0, 0.4, "target domain c\n(e.g. 'smiling')", "data"),
+        "G": (2, 1, "G(x, c)", "net"), "y": (4, 1, "translated\nimage", "data"),
+        "D": (6, 1.6, "D: real / fake", "net"), "Dcls": (6, 0.4, "D_cls: which domain?\n(as AC-GAN)", "net"),
+        "back": (4, 2.4, "G(G(x, c), c_x)\nreconstructs x", "loss")},
+        [("x", "G", ""), ("c", "G", ""), ("G", "y", ""), ("y", "D", ""), ("y", "Dcls", ""),
+         ("y", "back", "")]),
+    "StyleGAN": ("StyleGAN: z -> w, injected as styles at every resolution", {
+        "z": (0, 1.0, "noise z", "data"), "map": (1.5, -0.2, "mapping network\n8 dense layers", "net"),
+        "w": (4, -0.2, "style code w", "data"), "c": (4, 2.2, "constant 4x4", "data"),
+        "coarse": (4, 1.0, "4²-8² layers:\npose, shape", "net"), "mid": (6, 1.0, "16²-32² layers:\nfeatures", "net"),
+        "fine": (8, 1.0, "64²-1024² layers:\ncolour, texture", "net"), "img": (8, 2.2, "image", "data")},
+        [("z", "map", ""), ("map", "w", ""), ("w", "coarse", ""), ("c", "coarse", ""),
+         ("coarse", "mid", ""), ("mid", "fine", ""), ("fine", "img", ""), ("w", "mid", "AdaIN"), ("w", "fine", "")]),
+}
+_NODE_COLOURS = {"data": "#eef3fb", "net": "#ffe9a8", "loss": "#f8d0d0"}
+
+
+def draw_architecture(name: str, ax=None):
+    """Draw one of :data:`ARCHITECTURES` as boxes (yellow: networks, blue: data, red: losses) and arrows."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"no diagram for {name!r}; choose from {sorted(ARCHITECTURES)}")
+    title, nodes, edges = ARCHITECTURES[name]
+    fig, ax = figure_axes(ax, (9, 3))
+    for x, y, label, kind in nodes.values():
+        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, zorder=3,
+                bbox={"boxstyle": "round,pad=0.4", "fc": _NODE_COLOURS[kind], "ec": "0.35"})
+    for start, end, label in edges:
+        (x0, y0, *_), (x1, y1, *_) = nodes[start], nodes[end]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=4,
+                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "shrinkA": 22, "shrinkB": 22})
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", fontsize=7.5, color="0.25")
+    xs, ys = [n[0] for n in nodes.values()], [n[1] for n in nodes.values()]
+    ax.set_xlim(min(xs) - 1, max(xs) + 1)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
     return fig

@@ -63,6 +63,8 @@ class Recipe:
     evaluate: str | None = None
 
 
+WGAN_EPOCHS, WGAN_LR = 60, 5e-4    # Unit 07's shipped WGAN-GP
+
 RECIPES: dict[str, Recipe] = {
     "autoencoder": Recipe(
         "ganlab.models.autoencoders:Autoencoder", "ganlab.pretrained:train_autoencoder_recipe",
@@ -83,6 +85,13 @@ RECIPES: dict[str, Recipe] = {
         recipes.final("dcgan-cpu28").epochs, "mnist-5k train split (4,500 digits)",
         "Unit 05 DCGAN generator, the last step of ganlab.recipes.STEPS['dcgan-cpu28']: "
         + recipes.final("dcgan-cpu28").describe(),
+        evaluate="ganlab.quality:evaluate_generator"),
+    "wgan-gp-cpu28": Recipe(
+        "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_wgan_recipe",
+        WGAN_EPOCHS, "mnist-5k train split (4,500 digits)",
+        f"Unit 07 WGAN-GP generator: cpu28 G against a cpu28 critic with layer norm, gradient "
+        f"penalty 10, n_critic 5, Adam lr {WGAN_LR:g} betas (0, 0.9), m = 64; meta 'curve' holds "
+        "(epoch, critic's W estimate, FID of 500 samples) after every epoch",
         evaluate="ganlab.quality:evaluate_generator"),
     # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
     "digit-classifier": Recipe(
@@ -263,3 +272,33 @@ def train_mlp_gan_recipe(seed, epochs, device, progress):
 def train_dcgan_recipe(seed, epochs, device, progress):
     """Unit 05's DCGAN ``cpu28``: the last step of ``ganlab.recipes.STEPS["dcgan-cpu28"]``."""
     return _train_step_recipe("dcgan-cpu28", seed, epochs, device, progress)
+
+
+def train_wgan_recipe(seed, epochs, device, progress):
+    """Unit 07's WGAN-GP: ``cpu28`` G, ``cpu28`` critic with layer norm, the paper's penalty and betas.
+
+    After every epoch it records the epoch's mean critic estimate ``W_hat`` and the FID of
+    500 samples (``ganlab.quality``, seeded noise, global RNG untouched) as ``curve``.
+    """
+    from ganlab.data import load_images
+    from ganlab.features import load_extractor
+    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from ganlab.quality import digit_quality, reference_images
+    from ganlab.runtime import seed_everything
+    from ganlab.wgan import train_wgan_gp
+
+    extractor = load_extractor("digits", device=device)
+    reference = extractor.features(reference_images())
+    seed_everything(seed)
+    G, f = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28", norm="layer")
+    curve = []
+
+    def measure(epoch, history):
+        fid = digit_quality(G, 500, device=device, extractor=extractor, reference_features=reference)["fid"]
+        curve.append([epoch + 1, round(float(history.epoch_mean("wasserstein")[-1]), 4), round(float(fid), 3)])
+
+    run = train_wgan_gp(G, f, load_images("mnist-5k", "train"), epochs=epochs, m=64, lr_d=WGAN_LR,
+                        lr_g=WGAN_LR, seed=seed, device=device, progress=progress, desc="wgan-gp-cpu28",
+                        on_epoch_end=measure)
+    return G, {"preset": "cpu28"}, {**_final(run.history, ["wasserstein", "gradient_penalty", "g_loss"]),
+                                    "curve": curve}

@@ -60,7 +60,8 @@ def critic_step(G: nn.Module, f: nn.Module, optimizer: torch.optim.Optimizer,
         fake = G(z)
     real_scores, fake_scores = f(x_real), f(fake)
     gap = critic_loss(real_scores, fake_scores)
-    penalty = gradient_penalty(f, x_real, fake, gp_weight)
+    # gp_weight = 0: no penalty (a critic kept Lipschitz another way, e.g. spectral norm)
+    penalty = gradient_penalty(f, x_real, fake, gp_weight) if gp_weight else torch.zeros((), device=x_real.device)
     loss = gap + penalty
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -93,7 +94,8 @@ def train_wgan_gp(G: nn.Module, f: nn.Module, data: TensorDataset, *, epochs: in
     each critic step) and records, averaged over its critic steps, ``critic_loss``,
     ``wasserstein`` and ``gradient_penalty`` (:func:`critic_step`), then ``g_loss`` and
     ``grad_norm_g``. ``f`` must score each sample on its own (no batch norm; e.g.
-    ``DCGANDiscriminator("cpu28", norm="layer")``). ``ema_decay``, the snapshots,
+    ``DCGANDiscriminator("cpu28", norm="layer")``). ``gp_weight=0`` drops the penalty, for a
+    critic made Lipschitz by spectral normalisation instead (``norm="spectral"``). ``ema_decay``, the snapshots,
     ``checkpoint`` (exact resume) and ``on_epoch_end`` work as in ``ganlab.gan.train_gan``,
     whose :class:`~ganlab.gan.GANRun` it returns.
     """

@@ -945,7 +945,7 @@ def test_unit_02_to_04_checks_are_fast(check, reference):
     assert time.perf_counter() - start < 1.0
 
 
-# === the released notebooks of Units 02-06 ===================================================
+# === the released notebooks of Units 02-07 ===================================================
 
 RELEASED = {
     "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
@@ -956,6 +956,7 @@ RELEASED = {
     "05_dcgan.ipynb": ["Generator", "Discriminator", "train_step", "Generator"],
     "06_metrics.ipynb": ["frechet_distance", "inception_score", "nearest_neighbours", "frechet_distance",
                          "nearest_neighbours"],
+    "07_beyond_gan.ipynb": ["critic_loss", "gradient_penalty", "critic_step", "generator_step", "critic_step"],
 }
 
 
@@ -1513,3 +1514,110 @@ def test_unit_05_to_06_checks_are_fast(check, reference):
     start = time.perf_counter()
     check(reference)
     assert time.perf_counter() - start < 1.0
+
+
+# === Unit 07: WGAN-GP =========================================================================
+
+
+def _wgan_penalty(critic, real, fake, eps, weight=10.0):
+    x_hat = (eps * real + (1 - eps) * fake).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return weight * (grad.norm(dim=1) - 1).pow(2).mean()
+
+
+def _penalty_variant(*, squared=False, no_graph=False, swap=False, ignore_weight=False, at_real=False,
+                     batch_norm=False, total=False):
+    def penalty(critic, real, fake, eps, weight=10.0):
+        a, b = (fake, real) if swap else (real, fake)
+        x_hat = (a.detach() if at_real else (eps * a + (1 - eps) * b).detach()).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=not no_graph)
+        norm = grad.norm() if batch_norm else (grad.pow(2).sum(1) if squared else grad.norm(dim=1))
+        per = (norm - 1).pow(2)
+        return (10.0 if ignore_weight else weight) * (per.sum() if total else per.mean())
+    return penalty
+
+
+def _wgan_critic_step(penalty=_wgan_penalty, *, detach=True, with_penalty=True):
+    def critic_step(G, f, optimizer, x_real, z, eps, weight=10.0):
+        fake = G(z).detach() if detach else G(z)
+        loss = f(fake).mean() - f(x_real).mean()
+        if with_penalty:
+            loss = loss + penalty(f, x_real, fake, eps, weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return critic_step
+
+
+def _wgan_generator_step(sign=-1.0):
+    def generator_step(G, f, optimizer, z):
+        loss = sign * f(G(z)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    return generator_step
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unit_07_references_pass(seed):
+    checks.check_critic_loss(losses.critic_loss, seed=seed)
+    checks.check_gradient_penalty(_wgan_penalty, seed=seed)
+    checks.check_critic_step(_wgan_critic_step(), seed=seed)
+    checks.check_wgan_generator_step(_wgan_generator_step(), seed=seed)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda r, f: r.mean() - f.mean(), "the distance estimate W_hat"),
+    (lambda r, f: f.sum() - r.sum(), "do not sum"),
+    (lambda r, f: f.mean() + r.mean(), "subtract the real scores"),
+    (lambda r, f: torch.sigmoid(f).mean() - torch.sigmoid(r).mean(), "no sigmoid"),
+])
+def test_critic_loss_mistakes_get_their_hint(fn, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.check_critic_loss(fn)
+
+
+@pytest.mark.parametrize("variant, hint", [
+    ({"squared": True}, "not its squared norm"),
+    ({"no_graph": True}, "create_graph=True"),
+    ({"swap": True}, "eps on the real side"),
+    ({"ignore_weight": True}, "use the weight argument"),
+    ({"at_real": True}, "at the interpolates"),
+    ({"batch_norm": True}, "one norm per sample"),
+    ({"total": True}, "do not sum"),
+])
+def test_gradient_penalty_mistakes_get_their_hint(variant, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.check_gradient_penalty(_penalty_variant(**variant))
+
+
+def test_penalty_without_a_leaf_interpolate_gets_its_hint():
+    def penalty(critic, real, fake, eps, weight=10.0):
+        x_hat = eps * real + (1 - eps) * fake
+        (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+        return weight * (grad.norm(dim=1) - 1).pow(2).mean()
+    with pytest.raises(AssertionError, match="leaf that requires grad"):
+        checks.check_gradient_penalty(penalty)
+
+
+@pytest.mark.parametrize("step, hint", [
+    (_wgan_critic_step(with_penalty=False), "add the gradient penalty"),
+    (_wgan_critic_step(detach=False), "detach the fakes"),
+])
+def test_critic_step_mistakes_get_their_hint(step, hint):
+    with pytest.raises(AssertionError, match=hint):
+        checks.check_critic_step(step)
+
+
+def test_wgan_generator_step_that_ascends_is_told_to_descend():
+    with pytest.raises(AssertionError, match="descend G's loss"):
+        checks.check_wgan_generator_step(_wgan_generator_step(sign=1.0))
+
+
+def test_unit_07_stubs_say_not_implemented():
+    def gradient_penalty(critic, real, fake, eps, weight=10.0):
+        raise NotImplementedError()
+    with pytest.raises(AssertionError, match="gradient_penalty is not implemented yet"):
+        checks.check_gradient_penalty(gradient_penalty)

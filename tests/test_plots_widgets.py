@@ -56,8 +56,26 @@ def test_taxonomy_draws_every_node_and_marks_course_models():
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == len(plots.TAXONOMY)
     assert any("VAE" in t and "[Unit 02]" in t for t in texts)
-    assert any("GAN" in t and "[Units 03-06]" in t for t in texts)
+    assert any("GAN" in t and "[Units 03-07]" in t for t in texts)
     plt.close(fig)
+
+
+@pytest.mark.parametrize("name", sorted(plots.ARCHITECTURES))
+def test_architecture_diagrams_draw_every_box_and_arrow(name):
+    title, nodes, edges = plots.ARCHITECTURES[name]
+    assert all(start in nodes and end in nodes for start, end, _ in edges)
+    fig = plots.draw_architecture(name)
+    ax = fig.axes[0]
+    boxes = [t.get_text() for t in ax.texts if t.get_bbox_patch() is not None]
+    assert sorted(boxes) == sorted(label for _, _, label, _ in nodes.values())
+    assert len([c for c in ax.get_children() if type(c).__name__ == "Annotation"]) == len(edges)
+    assert ax.get_title() == title
+    plt.close(fig)
+
+
+def test_unknown_architecture_diagram_lists_the_known_ones():
+    with pytest.raises(ValueError, match="StyleGAN"):
+        plots.draw_architecture("BigGAN")
 
 
 def test_code_grid_reads_like_the_plotted_plane():

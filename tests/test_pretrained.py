@@ -1,12 +1,13 @@
 """The shipped pretrained models: offline loading, ranges, records, and the recipes that make them."""
 
+import numpy as np
 import pytest
 import torch
 
 from ganlab import pretrained
 from ganlab.__main__ import main
 
-GENERATIVE = ["autoencoder", "vae", "mlp-gan", "dcgan-cpu28"]
+GENERATIVE = ["autoencoder", "vae", "mlp-gan", "dcgan-cpu28", "wgan-gp-cpu28"]
 
 
 @pytest.mark.parametrize("name", GENERATIVE)
@@ -80,6 +81,20 @@ def test_shipped_gans_meet_their_quality_targets(name):
     confidence, low, high = TARGETS[name]
     assert meta["confidence"] >= confidence
     assert quality.check_fair_shares(meta, low, high) == []
+
+
+def test_shipped_wgan_records_its_critic_estimate_and_fid_per_epoch(one_thread):
+    """Unit 07 plots the recorded curve: one (epoch, W_hat, FID) per epoch, both falling over the run."""
+    from ganlab import quality
+
+    meta = pretrained.info("wgan-gp-cpu28")
+    curve = np.array(meta["curve"])
+    assert curve.shape == (meta["epochs"], 3) and curve[:, 0].tolist() == list(range(1, meta["epochs"] + 1))
+    assert curve[-5:, 1].mean() < 0.5 * curve[:5, 1].mean() and curve[-1, 2] < 0.5 * curve[0, 2]
+    assert meta["train_seconds"] <= 6 * 60
+    q = quality.digit_quality(pretrained.load("wgan-gp-cpu28"))
+    assert q["fid"] == pytest.approx(meta["fid"], abs=0.05)
+    assert q["confidence"] == pytest.approx(meta["confidence"], abs=1e-3)
 
 
 def test_train_command_recreates_an_asset_that_loads(tmp_path, one_thread, capsys):
