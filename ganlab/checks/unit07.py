@@ -14,7 +14,13 @@ import torch
 from torch import nn
 
 from ganlab.checks.common import _close, _name, _number, _same_tensors, _shape, _tensor, call, fail
-from ganlab.checks.unit03 import _check_returned_loss, _check_update, _players, _snapshot, _stale_gradients
+from ganlab.checks.unit03 import (
+    _check_returned_loss,
+    _check_update,
+    _players,
+    _snapshot,
+    _stale_gradients,
+)
 from ganlab.grading import evidence
 from ganlab.losses import critic_loss, wasserstein_generator_loss
 
