@@ -245,13 +245,31 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     fixed = sample_noise(G, n_snapshots, noise, generator=torch.Generator().manual_seed(seed + 1))
     snapshots = Snapshots(fixed)
 
+    return alternate(
+        G, D, data, opt_d=opt_d, opt_g=opt_g, snapshots=snapshots, G_ema=G_ema, k=k, m=m,
+        d_step=lambda x_real: discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, noise, device),
+                                                 real_label=real_label, augment=augment_fn),
+        g_step=lambda: generator_step(G, D, opt_g, sample_noise(G, m, noise, device), loss,
+                                      augment=augment_fn),
+        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
+        desc=desc, on_epoch_end=on_epoch_end)
+
+
+def alternate(G: nn.Module, D: nn.Module, data: TensorDataset, *, opt_d, opt_g, snapshots: Snapshots,
+              G_ema: AveragedModel | None, k: int, m: int, d_step, g_step, epochs: int, seed: int,
+              device, checkpoint, progress: bool, desc: str | None, on_epoch_end) -> GANRun:
+    """The loop every GAN trainer here shares: ``k`` D steps on fresh minibatches, then one G step.
+
+    ``fit`` hands each iteration ``k * m`` real examples; ``d_step(x_real)`` updates D on
+    each minibatch of ``m`` and returns its record (averaged over the ``k`` steps),
+    ``g_step()`` updates G and returns its record. The EMA of G follows every G step;
+    after every epoch the snapshot is taken (and ``on_epoch_end`` called); the players,
+    optimisers, snapshots and EMA are checkpointed for exact resume.
+    """
     def step(batch):
-        d_records = [discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, noise, device),
-                                        real_label=real_label, augment=augment_fn)
-                     for x_real in batch[0].split(m)]
+        d_records = [d_step(x_real) for x_real in batch[0].split(m)]
         record = {key: sum(r[key] for r in d_records) / k for key in d_records[0]}
-        record.update(generator_step(G, D, opt_g, sample_noise(G, m, noise, device), loss,
-                                     augment=augment_fn))
+        record.update(g_step())
         if G_ema is not None:
             G_ema.update_parameters(G)
         return record

@@ -30,17 +30,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ganlab.gan import (
-    GANRun,
-    Snapshots,
-    checkpoint_state,
-    grad_norm,
-    moving_average,
-    sample_noise,
-    snapshot_epoch,
-)
+from ganlab.gan import GANRun, Snapshots, alternate, grad_norm, moving_average, sample_noise
 from ganlab.losses import critic_loss, gradient_penalty, wasserstein_generator_loss
-from ganlab.train import fit
 
 
 def make_wgan_optimizer(module: nn.Module, lr: float = 1e-4,
@@ -114,22 +105,10 @@ def train_wgan_gp(G: nn.Module, f: nn.Module, data: TensorDataset, *, epochs: in
     G_ema = moving_average(G, ema_decay) if ema_decay is not None else None
     snapshots = Snapshots(sample_noise(G, n_snapshots, generator=torch.Generator().manual_seed(seed + 1)))
 
-    def step(batch):
-        records = [critic_step(G, f, opt_d, x_real, sample_noise(G, m, device=device), gp_weight=gp_weight)
-                   for x_real in batch[0].split(m)]
-        record = {key: sum(r[key] for r in records) / n_critic for key in records[0]}
-        record.update(wgan_generator_step(G, f, opt_g, sample_noise(G, m, device=device)))
-        if G_ema is not None:
-            G_ema.update_parameters(G)
-        return record
-
-    def epoch_end(epoch, history):
-        snapshot_epoch(snapshots, G, G_ema)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, history)
-
-    history = fit(step, data, epochs=epochs, batch_size=n_critic * m, drop_last=True, seed=seed,
-                  device=device, checkpoint=checkpoint, progress=progress, desc=desc or "WGAN-GP",
-                  state=checkpoint_state(G, f, opt_d, opt_g, snapshots, G_ema),
-                  on_epoch_end=epoch_end)
-    return GANRun(history, snapshots.images, G_ema.module if G_ema is not None else None)
+    return alternate(
+        G, f, data, opt_d=opt_d, opt_g=opt_g, snapshots=snapshots, G_ema=G_ema, k=n_critic, m=m,
+        d_step=lambda x_real: critic_step(G, f, opt_d, x_real, sample_noise(G, m, device=device),
+                                          gp_weight=gp_weight),
+        g_step=lambda: wgan_generator_step(G, f, opt_g, sample_noise(G, m, device=device)),
+        epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
+        desc=desc or "WGAN-GP", on_epoch_end=on_epoch_end)
