@@ -5,8 +5,9 @@ layers (Unit 05) so that they train on a CPU in minutes:
 
 **cGAN** (Mirza & Osindero, 2014): both players see the label,
 
-    G(z, y) -> x,   D(x, y) -> logit,
-    min_G max_D  E_{x,y ~ p_data} log D(x, y) + E_{z ~ p_z, y ~ p(y)} log(1 - D(G(z, y), y)).
+    G(z, y) -> x,   D(x, y) = sigmoid(l(x, y)) in (0, 1),
+    the paper's game:  min_G max_D  E_{x,y ~ p_data} log D(x, y) + E_{z ~ p_z, y ~ p(y)} log(1 - D(G(z, y), y)),
+    as trained here:   D ascends that value;  G minimises  -E_{z, y} log D(G(z, y), y)  (non-saturating).
 
 ``G`` gets ``[z, onehot(y)]`` as its input code; ``D`` gets the image with ``onehot(y)``
 as 10 extra constant channels. ``D`` must now reject a good "3" offered as a "7", so

@@ -271,7 +271,8 @@ def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+                     generator: torch.Generator | None = None,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP's penalty (Gulrajani et al., 2017): ``weight * mean_i (||grad f(x_hat_i)||_2 - 1)^2``.
 
     Each ``x_hat_i = eps_i x_i + (1 - eps_i) x~_i`` is a random point on the segment between
@@ -283,7 +284,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: flo
     critic's parameters.
 
     For a linear critic ``f(x) = w . x + b`` the gradient is ``w`` everywhere and the
-    penalty is exactly ``weight * (||w|| - 1)^2``.
+    penalty is exactly ``weight * (||w|| - 1)^2``. ``eps`` (shape ``(N, 1, ...)``, values in
+    [0, 1]) fixes the interpolation weights instead of drawing them, for checks.
     """
     if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor) or real.shape != fake.shape:
         shapes = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__ for t in (real, fake)]
@@ -291,8 +293,12 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: flo
                          f"and {shapes[1]}")
     if weight < 0:
         raise ValueError(f"the penalty weight must be >= 0, got {weight}")
-    eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), generator=generator,
-                     dtype=real.dtype).to(real.device)
+    shape = (len(real),) + (1,) * (real.dim() - 1)
+    if eps is None:
+        eps = torch.rand(shape, generator=generator, dtype=real.dtype).to(real.device)
+    elif tuple(eps.shape) != shape or eps.min() < 0 or eps.max() > 1:
+        raise ValueError(f"eps must hold one interpolation weight in [0, 1] per sample, shape {shape}, "
+                         f"got shape {tuple(eps.shape)}")
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
     if not isinstance(scores, torch.Tensor) or scores.numel() != len(real) or scores.dim() > 2:

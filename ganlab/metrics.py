@@ -126,32 +126,33 @@ def _psd_eigh(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike,
                      sigma2: ArrayLike) -> float:
-    """The Fréchet distance between ``N(mu1, S1)`` and ``N(mu2, S2)``:
+    """The Fréchet distance between ``N(mu1, Sigma1)`` and ``N(mu2, Sigma2)``:
 
-        d^2 = ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})
+        d^2 = ||mu1 - mu2||^2 + Tr(Sigma1 + Sigma2 - 2 (Sigma1 Sigma2)^{1/2})
 
     This is the squared 2-Wasserstein distance between the two Gaussians (Dowson &
     Landau, 1982), so it is >= 0 and 0 only for equal Gaussians. ``mu`` has shape
-    ``(d,)`` and ``S`` shape ``(d, d)``, symmetric positive semi-definite.
+    ``(d,)`` and ``Sigma`` shape ``(d, d)``, symmetric positive semi-definite.
 
-    **How ``Tr (S1 S2)^{1/2}`` is computed, and why.** The product ``S1 S2`` is not
+    **How ``Tr (Sigma1 Sigma2)^{1/2}`` is computed, and why.** The product ``Sigma1 Sigma2`` is not
     symmetric, so its matrix square root needs a general method (the Schur method of
     ``scipy.linalg.sqrtm``, used by pytorch-fid): about 30 s for ``d = 2048`` on a
     2-core laptop, and inaccurate, even complex, when the covariances are singular
     (fewer samples than dimensions). But only its *trace* is needed. Write
-    ``S1 = U L U^T`` (eigen-decomposition, ``L`` diagonal, ``L >= 0``). Then
+    ``Sigma1 = U L U^T`` (eigen-decomposition, ``L`` diagonal, ``L >= 0``). Then
 
-        S1 S2 = S1^{1/2} (S1^{1/2} S2 S1^{1/2}) S1^{-1/2},
+        Sigma1 Sigma2 = Sigma1^{1/2} (Sigma1^{1/2} Sigma2 Sigma1^{1/2}) Sigma1^{-1/2},
 
-    so ``S1 S2`` is similar to ``M = S1^{1/2} S2 S1^{1/2}``, which is symmetric positive
-    semi-definite; similar matrices share eigenvalues ``m_i >= 0``, and the trace of the
-    principal square root is the sum of the square roots of the eigenvalues:
+    so ``Sigma1 Sigma2`` is similar to ``M = Sigma1^{1/2} Sigma2 Sigma1^{1/2}``, which is
+    symmetric positive semi-definite; similar matrices share eigenvalues ``m_i >= 0``, and
+    the trace of the principal square root is the sum of the square roots of the
+    eigenvalues:
 
-        Tr (S1 S2)^{1/2} = sum_i sqrt(m_i)
+        Tr (Sigma1 Sigma2)^{1/2} = sum_i sqrt(m_i)
 
-    (the similarity needs ``S1`` invertible; the identity extends to singular ``S1``
-    by continuity). Finally ``M = U (L^{1/2} U^T S2 U L^{1/2}) U^T`` has the eigenvalues
-    of the smaller ``L^{1/2} (U^T S2 U) L^{1/2}``, restricted to the directions where
+    (the similarity needs ``Sigma1`` invertible; the identity extends to singular ``Sigma1``
+    by continuity). Finally ``M = U (L^{1/2} U^T Sigma2 U L^{1/2}) U^T`` has the eigenvalues
+    of the smaller ``L^{1/2} (U^T Sigma2 U) L^{1/2}``, restricted to the directions where
     ``L > 0``. So the cost is one symmetric eigen-decomposition, two matrix products
     and one symmetric eigenvalue computation: backward-stable LAPACK routines, a few
     seconds at ``d = 2048``.
@@ -159,7 +160,7 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike,
     **Clipping.** Computed eigenvalues carry absolute errors of about ``d eps lam_max``
     (``eps = 2.2e-16``). An exact zero eigenvalue therefore comes out as, say,
     ``-3e-13``, whose square root is NaN, or ``+3e-13``, whose square root ``5e-7`` is
-    large and, through ``L^{1/2}``, pollutes ``M``. Eigenvalues (of ``S1`` and of ``M``)
+    large and, through ``L^{1/2}``, pollutes ``M``. Eigenvalues (of ``Sigma1`` and of ``M``)
     below ``d eps lam_max`` are below what float64 can resolve, so they are set to 0.
     For the same reason a distance that should be 0 can come out as ``-1e-12``: the
     result is clipped at 0.
@@ -178,10 +179,10 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike,
     s2 = _symmetric_matrix(sigma2, "sigma2", d).to(m1.device)
 
     lam, u = _psd_eigh(s1)
-    keep = lam > 0                                  # the directions S1 spans
+    keep = lam > 0                                  # the directions Sigma1 spans
     root = lam[keep].sqrt()
     u = u[:, keep]
-    inner = root[:, None] * (u.T @ s2 @ u) * root[None, :]   # L^{1/2} U^T S2 U L^{1/2}
+    inner = root[:, None] * (u.T @ s2 @ u) * root[None, :]   # L^{1/2} U^T Sigma2 U L^{1/2}
     m = torch.linalg.eigvalsh((inner + inner.T) / 2) if inner.numel() else inner.new_zeros(0)
     tol = d * EPS64 * m.abs().max() if m.numel() else 0.0
     tr_covmean = torch.where(m > tol, m, torch.zeros_like(m)).sqrt().sum()
@@ -210,9 +211,9 @@ def gaussian_statistics(features: ArrayLike) -> tuple[torch.Tensor, torch.Tensor
 def fid(real_features: ArrayLike, fake_features: ArrayLike) -> float:
     """FID between feature matrices ``(N, d)`` of real data and of samples:
 
-        FID = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^{1/2})
+        FID = ||mu_r - mu_g||^2 + Tr(Sigma_r + Sigma_g - 2 (Sigma_r Sigma_g)^{1/2})
 
-    with ``(mu_r, S_r)`` and ``(mu_g, S_g)`` from :func:`gaussian_statistics`. With
+    (Unit 06's notation: r real, g generated) with ``(mu_r, Sigma_r)`` and ``(mu_g, Sigma_g)`` from :func:`gaussian_statistics`. With
     Inception-v3 pool features (``d = 2048``) this is the FID of the literature; with
     other features it is "FID in that feature space", only comparable to itself.
     Lower is better; 0 means the two Gaussian fits coincide.

@@ -261,11 +261,72 @@ def draw_taxonomy(ax=None):
     return fig
 
 
-#: Block diagrams of the GAN variants Unit 07 explains without implementing. Each is
-#: ``(title, nodes, edges)``: ``nodes`` maps a key to ``(x, y, label, kind)``, with kind
-#: "data" (inputs and images), "net" (a trained network) or "loss"; ``edges`` are
-#: ``(from, to, label)``.
+#: Block diagrams of the course's architectures, from the autoencoder (Unit 01) to the GAN
+#: variants Unit 07 explains without implementing. Each is ``(title, nodes, edges)``:
+#: ``nodes`` maps a key to ``(x, y, label, kind)``, with kind "data" (inputs and images),
+#: "net" (a trained network) or "loss"; ``edges`` are ``(from, to, label)`` for the forward
+#: computation, or ``(from, to, label, "grad")`` for a gradient flowing back (dashed, red,
+#: arcing below the straight line; ``(from, to, label, "grad", bend)`` sets the arc, as
+#: matplotlib's ``arc3`` ``rad``: positive bends the other way).
 ARCHITECTURES = {
+    "Autoencoder": ("An autoencoder (Unit 01): squeeze the image through a short code and back", {
+        "x": (0, 1, "image x\n784 pixels", "data"), "f": (2, 1, "encoder f_θ", "net"),
+        "z": (4, 1, "code z = f_θ(x)\n(much shorter)", "data"), "g": (6, 1, "decoder g_φ", "net"),
+        "xr": (8, 1, "reconstruction\nx' = g_φ(z)", "data"),
+        "loss": (4, -0.3, "L(x, x') = ||x − x'||² / D", "loss")},
+        [("x", "f", ""), ("f", "z", ""), ("z", "g", ""), ("g", "xr", ""), ("xr", "loss", ""),
+         ("x", "loss", "")]),
+    "VAE": ("The VAE (Unit 02): the reparameterised sample lets gradients reach the encoder", {
+        "x": (0, 1, "image x", "data"), "enc": (2, 1, "encoder\nq_φ(z | x)", "net"),
+        "mu": (4, 1.9, "mean μ", "data"), "sig": (4, 0.1, "log σ²", "data"),
+        "eps": (6, 2.6, "ε ~ N(0, I)\n(no parameters)", "data"),
+        "z": (6, 1, "z = μ + σ ⊙ ε", "data"), "dec": (8, 1, "decoder\np_θ(x | z)", "net"),
+        "rec": (10, 1, "reconstruction\nlog p_θ(x | z)", "loss"),
+        "kl": (6, -0.6, "KL(q_φ(z | x) ‖ N(0, I))\nclosed form", "loss")},
+        [("x", "enc", ""), ("enc", "mu", ""), ("enc", "sig", ""), ("mu", "z", ""), ("sig", "z", ""),
+         ("eps", "z", ""), ("z", "dec", ""), ("dec", "rec", ""), ("mu", "kl", ""), ("sig", "kl", ""),
+         ("z", "mu", "∂z/∂μ = 1", "grad"), ("z", "sig", "∂z/∂σ = ε", "grad")]),
+    "GAN": ("The GAN game (Unit 03): D learns to tell, G learns through D's gradient", {
+        "z": (0, 0.3, "noise z ~ p_z", "data"), "G": (2, 0.3, "generator G", "net"),
+        "fake": (4, 0.3, "fake G(z)", "data"), "real": (4, 2.1, "real x ~ p_data", "data"),
+        "D": (6, 1.2, "discriminator D", "net"), "out": (8, 1.2, "D(·) = s(l(·))\nP(real)", "data"),
+        "LD": (10, 2.1, "L_D: BCE\n(real 1, fake 0)", "loss"),
+        "LG": (10, 0.3, "L_G = −log D(G(z))", "loss")},
+        [("z", "G", ""), ("G", "fake", ""), ("fake", "D", ""), ("real", "D", ""), ("D", "out", ""),
+         ("out", "LD", ""), ("out", "LG", ""),
+         ("LD", "D", "∇ updates D", "grad", 0.35), ("LG", "G", "∇ through D, updates G only", "grad")]),
+    "DCGAN generator": ("The cpu28 DCGAN generator (Unit 05): each stride-2 transposed "
+                        "convolution doubles the size", {
+        "z": (0, 1, "z\n64 numbers", "data"), "n1": (1.6, 1, "ConvT 7x7\nBN, ReLU", "net"),
+        "a1": (3.2, 1, "128 maps\n7 x 7", "data"),
+        "n2": (4.8, 1, "ConvT 4x4, stride 2\nBN, ReLU", "net"),
+        "a2": (6.4, 1, "64 maps\n14 x 14", "data"),
+        "n3": (8.0, 1, "ConvT 4x4, stride 2\ntanh", "net"),
+        "img": (9.6, 1, "image\n1 x 28 x 28", "data")},
+        [("z", "n1", ""), ("n1", "a1", ""), ("a1", "n2", ""), ("n2", "a2", ""), ("a2", "n3", ""),
+         ("n3", "img", "")]),
+    "cGAN": ("cGAN: both players are told the label y", {
+        "z": (0, 1.6, "noise z", "data"), "y": (0, 0.4, "label y", "data"),
+        "G": (2, 1, "G(z, y)", "net"), "x": (4, 1, "image", "data"),
+        "real": (4, 2.2, "real (x, y)", "data"), "y2": (4, -0.2, "label y", "data"),
+        "D": (6, 1, "D(x, y)", "net"), "out": (8, 1, "real / fake\nfor this y", "loss")},
+        [("z", "G", ""), ("y", "G", ""), ("G", "x", ""), ("x", "D", ""), ("real", "D", ""),
+         ("y2", "D", ""), ("D", "out", "")]),
+    "SGAN": ("Semi-supervised GAN: D is a (K+1)-way classifier", {
+        "z": (0, 1, "noise z", "data"), "G": (2, 1, "G(z)", "net"), "x": (4, 1, "image", "data"),
+        "lab": (4, 2.2, "few labelled\nreal (x, y)", "data"),
+        "unl": (4, -0.2, "many unlabelled\nreal x", "data"),
+        "D": (6, 1, "D: K + 1\nclasses", "net"), "out": (8, 1, "digit 0 ... 9\nor 'fake'", "loss")},
+        [("z", "G", ""), ("G", "x", ""), ("x", "D", ""), ("lab", "D", ""), ("unl", "D", ""),
+         ("D", "out", "")]),
+    "AC-GAN": ("AC-GAN: G is told y, D also says which class it sees", {
+        "z": (0, 1.6, "noise z", "data"), "y": (0, 0.4, "label y", "data"),
+        "G": (2, 1, "G(z, y)", "net"), "x": (4, 1, "image", "data"),
+        "real": (4, 2.2, "real (x, y)", "data"),
+        "D": (6, 1.6, "D: real / fake", "net"), "C": (6, 0.4, "class head:\nwhich digit?", "net"),
+        "out": (8, 0.4, "CE with y,\nreal and fake", "loss")},
+        [("z", "G", ""), ("y", "G", ""), ("G", "x", ""), ("x", "D", ""), ("real", "D", ""),
+         ("x", "C", ""), ("C", "out", "")]),
     "InfoGAN": ("InfoGAN: an unsupervised code c that D's extra head Q must recover", {
         "z": (0, 1.6, "noise z", "data"), "c": (0, 0.4, "code c\n(10-way + 2 continuous)", "data"),
         "G": (2, 1, "G(z, c)", "net"), "x": (4, 1, "image", "data"),
@@ -299,23 +360,41 @@ _NODE_COLOURS = {"data": "#eef3fb", "net": "#ffe9a8", "loss": "#f8d0d0"}
 
 
 def draw_architecture(name: str, ax=None):
-    """Draw one of :data:`ARCHITECTURES` as boxes (yellow: networks, blue: data, red: losses) and arrows."""
+    """Draw one of :data:`ARCHITECTURES` as boxes (yellow: networks, blue: data, red: losses) and arrows.
+
+    Solid arrows are the forward computation, dashed red ones gradients flowing back.
+    """
     if name not in ARCHITECTURES:
         raise ValueError(f"no diagram for {name!r}; choose from {sorted(ARCHITECTURES)}")
     title, nodes, edges = ARCHITECTURES[name]
     fig, ax = figure_axes(ax, (9, 3))
-    for x, y, label, kind in nodes.values():
-        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, zorder=3,
-                bbox={"boxstyle": "round,pad=0.4", "fc": _NODE_COLOURS[kind], "ec": "0.35"})
-    for start, end, label in edges:
-        (x0, y0, *_), (x1, y1, *_) = nodes[start], nodes[end]
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=4,
-                    arrowprops={"arrowstyle": "-|>", "color": "0.3", "shrinkA": 22, "shrinkB": 22})
-        if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", fontsize=7.5, color="0.25")
     xs, ys = [n[0] for n in nodes.values()], [n[1] for n in nodes.values()]
     ax.set_xlim(min(xs) - 1, max(xs) + 1)
-    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    margin = 1.1 if any(len(edge) > 3 for edge in edges) else 0.6  # room for the gradients' arcs
+    ax.set_ylim(min(ys) - margin, max(ys) + margin)
+    boxes = {key: ax.text(x, y, label, ha="center", va="center", fontsize=8.5, zorder=3,
+                          bbox={"boxstyle": "round,pad=0.4", "fc": _NODE_COLOURS[kind], "ec": "0.35"})
+             for key, (x, y, label, kind) in nodes.items()}
+    for start, end, label, *kind in edges:
+        grad = kind[:1] == ["grad"]
+        bend = kind[1] if len(kind) > 1 else -0.35  # gradients arc away from the forward arrows
+        colour = "#c0392b" if grad else "0.3"
+        style = {"arrowstyle": "-|>", "color": colour, "shrinkA": 2, "shrinkB": 2,
+                 "patchA": boxes[start].get_bbox_patch(), "patchB": boxes[end].get_bbox_patch()}
+        if grad:
+            style.update(linestyle="--", connectionstyle=f"arc3,rad={bend}")
+        (x0, y0, *_), (x1, y1, *_) = nodes[start], nodes[end]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=4, arrowprops=style)
+        if not label:
+            continue
+        if grad:  # the label sits at the arc's apex, computed where arc3 bends: in display space
+            (a, b), (c, d) = ax.transData.transform([(x0, y0), (x1, y1)])
+            apex = ((a + c) / 2 + bend / 2 * (d - b), (b + d) / 2 - bend / 2 * (c - a))
+            lx, ly = ax.transData.inverted().transform(apex)
+            ax.text(lx, ly, label, ha="center", va="center", fontsize=7.5, color=colour, zorder=5,
+                    backgroundcolor="white")
+        else:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, label, ha="center", fontsize=7.5, color=colour)
     ax.set_axis_off()
     ax.set_title(title, fontsize=10)
     return fig

@@ -95,3 +95,15 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """True when ``a`` and ``b`` have the same state-dict entries, bit for bit.
+
+    The lessons use it to check that the code written out in a cell *is* the package's:
+    same layers, same seed, same data, and every parameter and buffer ends up identical
+    (``torch.equal``, no tolerance).
+    """
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(
+        sa[key].shape == sb[key].shape and torch.equal(sa[key].cpu(), sb[key].cpu()) for key in sa)

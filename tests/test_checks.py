@@ -835,6 +835,35 @@ def test_optimal_discriminator_mistakes(fn, hint):
     assert first_line(checks.check_optimal_discriminator, named(fn, "optimal_discriminator")).startswith(hint)
 
 
+def smoothed(p, q, alpha):
+    return alpha * theory.optimal_discriminator(p, q)
+
+
+def test_smoothed_discriminator_reference_passes():
+    checks.check_smoothed_discriminator(smoothed)
+    checks.check_smoothed_discriminator(smoothed, seed=1)
+
+
+def test_smoothed_discriminator_maximises_the_smoothed_value_numerically():
+    # the closed form the check expects, against a brute-force maximisation at each point
+    p, q, alpha = np.array([0.3, 1.2, 0.0, 0.5]), np.array([0.9, 0.1, 0.4, 0.0]), 0.9
+    d = np.linspace(1e-6, 1 - 1e-6, 200001)[:, None]
+    with np.errstate(divide="ignore"):
+        value = p * (alpha * np.log(d) + (1 - alpha) * np.log1p(-d)) + q * np.log1p(-d)
+    assert np.allclose(d[value.argmax(axis=0), 0], smoothed(p, q, alpha), atol=1e-5)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda p, q, a: theory.optimal_discriminator(p, q), "with real target alpha, D* is no longer"),
+    (lambda p, q, a: a * p / (a * p + q), "solve the stationarity condition again"),
+    (lambda p, q, a: (a * p + (1 - a) * q) / (p + q), "smooth only the real side"),
+    (lambda p, q, a: a * p / (p + q) + 0.01, "smoothed_discriminator is not the maximiser"),
+    (stub_named("smoothed_discriminator"), "smoothed_discriminator " + NOT_IMPLEMENTED),
+])
+def test_smoothed_discriminator_mistakes(fn, hint):
+    assert first_line(checks.check_smoothed_discriminator, named(fn, "smoothed_discriminator")).startswith(hint)
+
+
 def test_kl_divergence_reference_passes():
     checks.check_kl_divergence(theory.kl_divergence)
     checks.check_kl_divergence(masked_kl, seed=1)
@@ -923,6 +952,7 @@ UNIT_02_TO_04_REFERENCES = [
     (checks.check_kl_divergence, theory.kl_divergence),
     (checks.check_js_divergence, theory.js_divergence),
     (checks.check_value_function, theory.value_function),
+    (checks.check_smoothed_discriminator, smoothed),
 ]
 
 
@@ -950,12 +980,11 @@ def test_unit_02_to_04_checks_are_fast(check, reference):
 RELEASED = {
     "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
     "03_gan.ipynb": ["discriminator_loss", "generator_loss", "discriminator_step", "generator_step",
-                     "gan_iteration", "gan_iteration"],
+                     "gan_iteration", "train_my_gan"],
     "04_optimal_discriminator_jsd.ipynb": ["optimal_discriminator", "kl_divergence", "js_divergence",
-                                           "value_function"],
+                                           "value_function", "smoothed_discriminator"],
     "05_dcgan.ipynb": ["Generator", "Discriminator", "train_step", "Generator"],
-    "06_metrics.ipynb": ["frechet_distance", "inception_score", "nearest_neighbours", "frechet_distance",
-                         "nearest_neighbours"],
+    "06_metrics.ipynb": ["frechet_distance", "inception_score", "nearest_neighbours", "fid", "copy_ratio"],
     "07_beyond_gan.ipynb": ["critic_loss", "gradient_penalty", "critic_step", "generator_step", "critic_step"],
 }
 
@@ -1450,35 +1479,70 @@ def test_nearest_neighbours_stub():
         "nearest_neighbours " + NOT_IMPLEMENTED
 
 
+def my_fid(mistake=None, frechet_distance=None):
+    """FID of two feature matrices: fit the Gaussians, then a Fréchet distance; ``mistake`` names one."""
+    distance = frechet_distance or sqrtm_fid
+
+    def fid(real_features, fake_features):
+        fits = []
+        for features in (real_features, fake_features):
+            f = features.double().numpy()
+            fits += [f.mean(axis=0), np.cov(f, rowvar=False, ddof=0 if mistake == "biased" else 1)]
+        return distance(*fits)
+    return fid
+
+
 @pytest.mark.usefixtures("quiet_sqrtm")
 def test_model_scores():
     g = torch.Generator().manual_seed(0)
-    real = torch.randn(300, 8, generator=g)
+    real = torch.randn(300, 8, generator=g) * 3 + 1
     samples = {"close": (real[:200] + 0.1 * torch.randn(200, 8, generator=g), torch.randn(200, 5, generator=g)),
                "far": (2 * torch.randn(200, 8, generator=g) + 1, 3 * torch.randn(200, 5, generator=g))}
-    scores = checks.check_model_scores(sqrtm_fid, my_inception_score(), real, samples)
+    scores = checks.check_model_scores(my_fid(), my_inception_score(), real, samples)
     assert scores["close"]["fid"] < scores["far"]["fid"]
     for name, (features, logits) in samples.items():
         assert scores[name]["fid"] == pytest.approx(metrics.fid(real, features), rel=1e-6)
         assert scores[name]["is"] == pytest.approx(metrics.inception_score(logits, 10), rel=1e-6)
-    assert first_line(checks.check_model_scores, fid_parts(sign=2.0), my_inception_score(), real,
-                      samples).startswith("your frechet_distance gives")
-    assert first_line(checks.check_model_scores, sqrtm_fid, my_inception_score("ddof 1"), real,
-                      samples).startswith("your inception_score gives")
-    assert first_line(checks.check_model_scores, stub_named("frechet_distance"), my_inception_score(),
-                      real, samples) == "frechet_distance " + NOT_IMPLEMENTED
+    def hint(fid, score=None):
+        return first_line(checks.check_model_scores, named(fid, "fid"), score or my_inception_score(),
+                          real, samples)
+    assert hint(my_fid("biased")).startswith("divide the covariance by N - 1, not N")
+    assert hint(my_fid(frechet_distance=fid_parts(sign=2.0))).startswith("your fid gives")
+    assert hint(my_fid(), my_inception_score("ddof 1")).startswith("your inception_score gives")
+    assert hint(stub_named("fid")) == "fid " + NOT_IMPLEMENTED
 
 
-def test_memorisation(test_digits):
+def my_copy_ratio(mistake=None):
+    """The copy ratio with a student's nearest neighbours; ``mistake`` names one typical mistake."""
+    nearest = my_nearest_neighbours("squared" if mistake == "squared" else None)
+
+    def copy_ratio(queries, train_images, test_images):
+        rank = 1 if mistake == "second" else 0
+        k = rank + 1
+        q, t = nearest(queries, train_images, k)[0][:, rank], nearest(test_images, train_images, k)[0][:, rank]
+        if mistake == "raw":
+            return q.median().item()
+        a, b = (q.mean(), t.mean()) if mistake == "mean" else (q.median(), t.median())
+        return (b / a).item() if mistake == "inverted" else (a / b).item()
+    return copy_ratio
+
+
+def test_copy_ratio(test_digits):
     images = test_digits[0]
-    queries = torch.cat([images[:5], (images[5:10] + 0.1).clamp(-1, 1)])
-    distances, indices = checks.check_memorisation(my_nearest_neighbours(), queries, images[:300], k=3)
-    assert distances.shape == indices.shape == (10, 3)
-    assert torch.equal(indices[:5, 0], torch.arange(5)) and (distances[:5, 0] < 0.05).all()  # copies
-    assert first_line(checks.check_memorisation, my_nearest_neighbours("squared"), queries,
-                      images[:300]).startswith("nearest_neighbours gives other distances")
-    assert first_line(checks.check_memorisation, my_nearest_neighbours("mean"), queries,
-                      images[:300]).startswith("nearest_neighbours gives other distances")
+    train, test = images[:300], images[300:400]
+    copies = (train[:50] + 0.05 * torch.randn(50, 1, 28, 28, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    queries = {"copies": copies, "new digits": images[400:450]}
+    ratios = checks.check_copy_ratio(my_copy_ratio(), queries, train, test)
+    assert ratios["copies"] < 0.3 < 0.7 < ratios["new digits"]
+    for mistake, hint in [("inverted", "divide the queries' median by the test images' median"),
+                          ("mean", "use the median of the nearest distances"),
+                          ("second", "use the distance to the nearest training image"),
+                          ("squared", "use Euclidean distances"),
+                          ("raw", "divide by the test images' median distance")]:
+        assert first_line(checks.check_copy_ratio, named(my_copy_ratio(mistake), "copy_ratio"), queries,
+                          train, test).startswith(hint), mistake
+    assert first_line(checks.check_copy_ratio, stub_named("copy_ratio"), queries, train, test) == \
+        "copy_ratio " + NOT_IMPLEMENTED
 
 
 # === all of Units 05-06 ======================================================================

@@ -43,6 +43,15 @@ def test_tutorial28_follows_the_course_notes():
     assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [(64, (5, 5), (2, 2)), (128, (5, 5), (2, 2))]
     assert [m.p for m in D.net if isinstance(m, torch.nn.Dropout)] == [0.3, 0.3]
     assert isinstance(D.net[-1], torch.nn.Linear)
+    slopes = {m.negative_slope for net in (G, D) for m in net.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    assert slopes == {0.3}, "the notes' Keras LeakyReLU() has slope 0.3"
+
+
+def test_paper64_has_the_pytorch_examples_widths():
+    G, D = DCGANGenerator("paper64"), DCGANDiscriminator("paper64")
+    assert [m.out_channels for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)] == [512, 256, 128, 64, 1]
+    assert [m.out_channels for m in D.net if isinstance(m, torch.nn.Conv2d)] == [64, 128, 256, 512, 1]
+    assert {m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
 
 
 def test_paper64_has_no_batchnorm_on_g_output_or_d_input():

@@ -465,13 +465,13 @@ def test_typical_mistakes_get_the_hint_of_their_check(course_run):
     assert checks["ae-model-check"] == (0, "the decoder must end with tanh: images are in [-1, 1]")
     assert checks["ae-loss-check"] == (0, "use the mean, not the sum: average the squared errors "
                                           "over pixels and images (reduction='mean')")
-    assert checks["ae-noise-check"] == (2, None)
+    assert checks["ae-noise-check"] == (1, None)
     assert checks["ae-contractive-check"] == (
         0, "contractive_penalty is not differentiable: pass create_graph=True to "
            "torch.autograd.grad so that training can backpropagate through the penalty")
     points, message = checks["ae-training-check"]
     assert points == 0 and message.startswith("the test reconstruction error ")
-    assert (entry["score"], entry["max_score"], entry["status"]) == (2, 10, "graded")
+    assert (entry["score"], entry["max_score"], entry["status"]) == (1, 10, "graded")
 
 
 def test_tampered_checks_are_restored_run_and_flagged(course_run):
@@ -484,11 +484,11 @@ def test_tampered_checks_are_restored_run_and_flagged(course_run):
     # the check edited to `pass` ran again and caught the missing clamp; the deleted and the
     # moved ones ran at their place and count
     assert checks_of(entry) == {
-        "ae-model-check": (3, None), "ae-loss-check": (2, None),
+        "ae-model-check": (3, None), "ae-loss-check": (1, None),
         "ae-noise-check": (0, "clip the corrupted image to [-1, 1] (.clamp(-1, 1)): images "
                               "live in [-1, 1]"),
-        "ae-contractive-check": (2, None), "ae-training-check": (1, None)}
-    assert (entry["score"], entry["status"]) == (8, "graded")
+        "ae-contractive-check": (3, None), "ae-training-check": (2, None)}
+    assert (entry["score"], entry["status"]) == (9, "graded")
 
 
 def test_broken_files_get_an_error_and_zero(course_run):
@@ -509,12 +509,12 @@ def test_course_run_writes_csv_and_feedback(course_run):
     rows = list(csv.DictReader((folder / "grades.csv").open()))
     assert [r["path"] for r in rows] == [e["path"] for e in report["submissions"]]
     tampered = next(r for r in rows if r["path"].endswith("tampered-01_autoencoders.ipynb"))
-    assert (tampered["score"], tampered["ae-noise-check"], tampered["ae-model-check"]) == ("8", "0", "3")
+    assert (tampered["score"], tampered["ae-noise-check"], tampered["ae-model-check"]) == ("9", "0", "3")
     assert tampered["tampered"] == "ae-model-check;ae-loss-check;ae-noise-check"
     names = sorted(p.name for p in (folder / "feedback").iterdir())
     assert "source__01_autoencoders.md" in names and "released__01_autoencoders.md" in names
     feedback = (folder / "feedback" / "mistakes-01_autoencoders.md").read_text()
-    assert "**2 / 10**" in feedback and "use the mean, not the sum" in feedback
+    assert "**1 / 10**" in feedback and "use the mean, not the sum" in feedback
     assert len(list((folder / "feedback").iterdir())) == len(report["submissions"])
 
 

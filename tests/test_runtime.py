@@ -53,3 +53,19 @@ def test_pick_device(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available here; available"):
             runtime.pick_device("cuda")
+
+
+def test_same_weights_is_bit_exact_and_checks_every_entry():
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    b = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    assert not runtime.same_weights(a, b)                 # different initial draws
+    b.load_state_dict(a.state_dict())
+    assert runtime.same_weights(a, b)
+    with torch.no_grad():
+        b[0].weight[0, 0] += 1e-7                         # one ulp-sized change is a difference
+    assert not runtime.same_weights(a, b)
+    b.load_state_dict(a.state_dict())
+    b[1].running_mean += 1.0                              # buffers count, not only parameters
+    assert not runtime.same_weights(a, b)
+    assert not runtime.same_weights(a, torch.nn.Sequential(torch.nn.Linear(3, 2)))   # missing entries

@@ -57,6 +57,7 @@ def test_penalty_matches_finite_differences_and_is_differentiable_in_the_critic(
         norms.append(grad.norm())
     by_hand = 10.0 * ((torch.stack(norms) - 1) ** 2).mean()
     assert penalty.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert torch.equal(gradient_penalty(critic, real, fake, 10.0, eps=eps), penalty)   # eps given, not drawn
 
     # differentiable in the critic's parameters: compare with a finite difference in one weight
     (g,) = torch.autograd.grad(penalty, critic[1].weight)
@@ -78,6 +79,10 @@ def test_penalty_errors_name_what_was_expected():
         gradient_penalty(critic, torch.zeros(4, 3), torch.zeros(4, 3), weight=-1.0)
     with pytest.raises(ValueError, match="one score per sample"):
         gradient_penalty(nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, 3))
+    with pytest.raises(ValueError, match=r"one interpolation weight in \[0, 1\] per sample, shape \(4, 1\)"):
+        gradient_penalty(critic, torch.zeros(4, 3), torch.zeros(4, 3), eps=torch.rand(4))
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        gradient_penalty(critic, torch.zeros(4, 3), torch.zeros(4, 3), eps=torch.full((4, 1), 1.5))
 
 
 # --- the trainer --------------------------------------------------------------------------------

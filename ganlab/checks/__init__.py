@@ -24,13 +24,15 @@ Unit 03: :func:`check_discriminator_loss`, :func:`check_generator_loss`,
 :func:`check_gan_iteration`, :func:`check_trained_gan`.
 
 Unit 04 (NumPy functions of densities on a grid): :func:`check_optimal_discriminator`,
-:func:`check_kl_divergence`, :func:`check_js_divergence`, :func:`check_value_function`.
+:func:`check_kl_divergence`, :func:`check_js_divergence`, :func:`check_value_function`,
+:func:`check_smoothed_discriminator` (one-sided label smoothing).
 
 Unit 05 (DCGAN): :func:`check_dcgan_generator`, :func:`check_dcgan_discriminator`,
 :func:`check_dcgan_train_step`, :func:`check_trained_dcgan`.
 
 Unit 06 (metrics): :func:`check_frechet_distance`, :func:`check_inception_score`,
-:func:`check_nearest_neighbours`, :func:`check_model_scores`, :func:`check_memorisation`.
+:func:`check_nearest_neighbours`, :func:`check_model_scores` (the student's ``fid`` and IS on
+the course's models), :func:`check_copy_ratio`.
 
 Unit 07 (WGAN-GP): :func:`check_critic_loss`, :func:`check_gradient_penalty`,
 :func:`check_critic_step`, :func:`check_wgan_generator_step`; the ring run reuses
@@ -66,6 +68,7 @@ from ganlab.checks.unit04 import (
     check_js_divergence,
     check_kl_divergence,
     check_optimal_discriminator,
+    check_smoothed_discriminator,
     check_value_function,
 )
 from ganlab.checks.unit05 import (
@@ -76,9 +79,9 @@ from ganlab.checks.unit05 import (
     check_trained_dcgan,
 )
 from ganlab.checks.unit06 import (
+    check_copy_ratio,
     check_frechet_distance,
     check_inception_score,
-    check_memorisation,
     check_model_scores,
     check_nearest_neighbours,
 )
@@ -89,4 +92,4 @@ from ganlab.checks.unit07 import (
     check_wgan_generator_step,
 )
 
-__all__ = ['IMAGE_SHAPE', 'NOT_IMPLEMENTED', 'call', 'fail', 'MAX_DCGAN_PARAMETERS', 'check_add_noise', 'check_autoencoder', 'check_contractive_penalty', 'check_reconstruction_loss', 'check_trained_autoencoder', 'check_elbo_estimate', 'check_gaussian_kl', 'check_reparameterize', 'check_trained_vae', 'check_vae_loss', 'check_discriminator_loss', 'check_discriminator_step', 'check_gan_iteration', 'check_generator_loss', 'check_generator_step', 'check_trained_gan', 'check_js_divergence', 'check_kl_divergence', 'check_optimal_discriminator', 'check_value_function', 'check_dcgan_discriminator', 'check_dcgan_generator', 'check_dcgan_train_step', 'check_trained_dcgan', 'check_frechet_distance', 'check_inception_score', 'check_memorisation', 'check_model_scores', 'check_nearest_neighbours', 'check_critic_loss', 'check_critic_step', 'check_gradient_penalty', 'check_wgan_generator_step']
+__all__ = ['IMAGE_SHAPE', 'NOT_IMPLEMENTED', 'call', 'fail', 'MAX_DCGAN_PARAMETERS', 'check_add_noise', 'check_autoencoder', 'check_contractive_penalty', 'check_reconstruction_loss', 'check_trained_autoencoder', 'check_elbo_estimate', 'check_gaussian_kl', 'check_reparameterize', 'check_trained_vae', 'check_vae_loss', 'check_discriminator_loss', 'check_discriminator_step', 'check_gan_iteration', 'check_generator_loss', 'check_generator_step', 'check_trained_gan', 'check_js_divergence', 'check_kl_divergence', 'check_optimal_discriminator', 'check_smoothed_discriminator', 'check_value_function', 'check_dcgan_discriminator', 'check_dcgan_generator', 'check_dcgan_train_step', 'check_trained_dcgan', 'check_frechet_distance', 'check_inception_score', 'check_copy_ratio', 'check_model_scores', 'check_nearest_neighbours', 'check_critic_loss', 'check_critic_step', 'check_gradient_penalty', 'check_wgan_generator_step']

@@ -59,10 +59,10 @@ def _array(value, what: str, shape: tuple[int, ...]) -> np.ndarray:
 def _call_numpy(description: str, fn: Callable, *arrays, name: str):
     """``fn(*arrays)`` on copies of NumPy arrays, failing if it changes them in place."""
     __tracebackhide__ = True
-    copies = [a.copy() for a in arrays]
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in arrays]   # numbers pass as they are
     with np.errstate(all="ignore"):
         out = call(description, fn, *copies, name=name)
-    if not all(np.array_equal(a, c) for a, c in zip(arrays, copies, strict=True)):
+    if not all(np.array_equal(a, c) for a, c in zip(arrays, copies, strict=True) if isinstance(a, np.ndarray)):
         fail(f"{name} must not modify its input arrays in place: compute new arrays")
     return out
 
@@ -91,6 +91,17 @@ def _check_number(name: str, value: float, expected: float, mistakes, what: str)
             if math.isfinite(wrong) and math.isclose(value, wrong, rel_tol=1e-5, abs_tol=1e-9):
                 fail(hint, f"{name} returned {value:.8g}; expected {expected:.8g}")
         fail(f"{name} returned {value:.8g}, expected {expected:.8g}: {what}")
+
+
+def _fail_pointwise(out: np.ndarray, expected: np.ndarray, live: np.ndarray, x: np.ndarray,
+                    mistakes: list[tuple[np.ndarray, str]], message: str) -> None:
+    """Fail with the hint of the first mistake ``out`` matches where ``live``, else with ``message``."""
+    __tracebackhide__ = True
+    for wrong, hint in mistakes:
+        if np.allclose(out[live], wrong[live], rtol=1e-6, atol=1e-12, equal_nan=True):
+            fail(hint)
+    worst = np.nanargmax(np.abs(out - expected) * live)
+    fail(message, f"at x = {x[worst]:.3g}: returned {out[worst]:.6g}, expected {expected[worst]:.6g}")
 
 
 @evidence.graded
@@ -122,12 +133,7 @@ def check_optimal_discriminator(fn: Callable[[np.ndarray, np.ndarray], np.ndarra
                     (p / (p + q).sum(), "divide point by point: D*(x) = p_data(x) / (p_data(x) + "
                      "p_g(x)) at every x, not by a sum over the grid"),
                 ]
-            for wrong, hint in mistakes:
-                if np.allclose(out[live], wrong[live], rtol=1e-6, atol=1e-12, equal_nan=True):
-                    fail(hint)
-            worst = np.nanargmax(np.abs(out - expected) * live)
-            fail(f"{name} differs from p_data / (p_data + p_g)",
-                 f"at x = {x[worst]:.3g}: returned {out[worst]:.6g}, expected {expected[worst]:.6g}")
+            _fail_pointwise(out, expected, live, x, mistakes, f"{name} differs from p_data / (p_data + p_g)")
         if not live.all():
             dead = out[~live]
             if np.isnan(dead).any():
@@ -263,3 +269,39 @@ def check_value_function(fn: Callable[..., float], *, seed: int = 0) -> None:
                   "p_g log(1 - D) is 0")
 
 
+
+
+@evidence.graded
+def check_smoothed_discriminator(fn: Callable[[np.ndarray, np.ndarray, float], np.ndarray], *,
+                                 seed: int = 0) -> None:
+    """Check ``fn(p_data, p_g, alpha)``: the optimal D under one-sided label smoothing.
+
+    With real target ``alpha`` D maximises ``p_data [alpha log D + (1 - alpha) log(1 - D)]
+    + p_g log(1 - D)`` at every x, whose maximiser is ``D*_alpha = alpha p_data / (p_data +
+    p_g)``. Checked where ``p_data + p_g > 0``, for two values of ``alpha``.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "smoothed_discriminator")
+    x = _grid(1201, -6.0, 6.0)
+    p, q = _smooth_pair(x, seed)
+    q = q * (np.abs(x) < 4)   # exact zeros of p_g: there D*_alpha = alpha, not 1
+    live = (p + q) > 0
+    for alpha in (0.9, 0.7):
+        out = _array(_call_numpy(f"{name}(p_data, p_g, alpha={alpha})", fn, p, q, alpha, name=name),
+                     name, x.shape)
+        expected = alpha * p / (p + q)
+        if np.allclose(out[live], expected[live], rtol=1e-6, atol=1e-12):
+            continue
+        with np.errstate(all="ignore"):
+            mistakes = [
+                (p / (p + q), "with real target alpha, D* is no longer p_data / (p_data + p_g): "
+                 "differentiate p_data [alpha log D + (1 - alpha) log(1 - D)] + p_g log(1 - D) in D "
+                 "and set it to 0"),
+                (alpha * p / (alpha * p + q), "solve the stationarity condition again: the (1 - alpha) "
+                 "log(1 - D) term adds (1 - alpha) p_data to the coefficient of 1/(1 - D), so the "
+                 "denominator is p_data + p_g"),
+                ((alpha * p + (1 - alpha) * q) / (p + q), "smooth only the real side: the fakes keep "
+                 "target 0, so p_g contributes log(1 - D) alone"),
+            ]
+        _fail_pointwise(out, expected, live, x, mistakes,
+                        f"{name} is not the maximiser of the smoothed value at every x (alpha = {alpha})")

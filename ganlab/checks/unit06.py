@@ -359,35 +359,50 @@ def check_nearest_neighbours(fn: Callable[..., tuple], *, seed: int = 0) -> None
                  f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
 
 
+def _gaussian_fit(features: torch.Tensor, *, ddof: int = 1):
+    """``(mean, covariance)`` of the rows of ``features`` in float64 NumPy, ``ddof=0`` for the biased one."""
+    f = features.detach().cpu().double().numpy()
+    return f.mean(axis=0), np.cov(f, rowvar=False, ddof=ddof)
+
+
 @evidence.graded
-def check_model_scores(frechet_distance: Callable[..., float],
+def check_model_scores(fid: Callable[..., float],
                        inception_score: Callable[..., tuple[float, float]],
                        real_features: torch.Tensor,
                        samples: Mapping[str, tuple[torch.Tensor, torch.Tensor]], *,
                        splits: int = 10) -> dict[str, dict]:
-    """Score sample sets with the student's FID and IS, and check them against ganlab.metrics.
+    """Score sample sets with the student's ``fid`` and IS, and check them against ganlab.metrics.
 
     ``real_features`` are classifier features ``(N, d)`` of real images; ``samples`` maps a
-    model's name to the ``(features, logits)`` of its samples. FID fits a Gaussian to each
-    set (:func:`ganlab.metrics.gaussian_statistics`, NumPy float64) and calls
-    ``frechet_distance``; IS calls ``inception_score(logits, splits)``. Returns
+    model's name to the ``(features, logits)`` of its samples. ``fid(real_features,
+    features)`` must fit a Gaussian to each feature matrix (mean and covariance with the
+    ``N - 1`` normalisation, in float64) and return their Fréchet distance, as
+    :func:`ganlab.metrics.fid` does; IS calls ``inception_score(logits, splits)``. Returns
     ``{name: {"fid": float, "is": (mean, std)}}``, computed by the student's functions.
     """
     __tracebackhide__ = True
     from ganlab import metrics
 
-    mu_r, sigma_r = (t.numpy() for t in metrics.gaussian_statistics(real_features))
+    fid_name = _name(fid, "fid")
     scores = {}
     for model, (features, logits) in samples.items():
-        mu, sigma = (t.numpy() for t in metrics.gaussian_statistics(features))
-        fid = _fid_value(frechet_distance, _name(frechet_distance, "frechet_distance"),
-                         mu_r, sigma_r, mu, sigma)
-        want = metrics.frechet_distance(mu_r, sigma_r, mu, sigma)
-        if not math.isclose(fid, want, rel_tol=1e-5, abs_tol=1e-6):
-            fail(f"your frechet_distance gives {fid:.6g} for {model}, ganlab.metrics "
-                 f"{want:.6g}: on {mu.shape[0]}-dimensional features the covariances can be "
-                 "nearly singular; keep the real part of sqrtm, or clip tiny negative "
-                 "eigenvalues at 0")
+        inputs = (real_features.clone(), features.clone())
+        out = call(f"{fid_name}(real_features, features of {model})", fid, *inputs, name=fid_name)
+        if not (torch.equal(inputs[0], real_features) and torch.equal(inputs[1], features)):
+            fail(f"{fid_name} must not modify the feature matrices in place")
+        if isinstance(out, (np.ndarray, torch.Tensor)) and np.size(out) != 1:
+            fail(f"{fid_name} must return one number, got an array of shape {tuple(np.shape(out))}")
+        value = _number(out, fid_name)
+        want = metrics.fid(real_features, features)
+        if not math.isclose(value, want, rel_tol=1e-5, abs_tol=1e-6):
+            biased = metrics.frechet_distance(*_gaussian_fit(real_features, ddof=0),
+                                              *_gaussian_fit(features, ddof=0))
+            if math.isclose(value, biased, rel_tol=1e-6):
+                fail("divide the covariance by N - 1, not N (np.cov's default, as "
+                     "ganlab.metrics.gaussian_statistics does)")
+            fail(f"your {fid_name} gives {value:.6g} for {model}, ganlab.metrics.fid {want:.6g}: fit "
+                 "N(mu, Sigma) to each (N, d) matrix, mean over the rows and np.cov(f, rowvar=False) "
+                 "(d x d, not N x N), then call your frechet_distance")
         name = _name(inception_score, "inception_score")
         pair = _score_pair(call(f"{name}(logits, splits={splits})", inception_score,
                                 logits.clone(), splits, name=name), name)
@@ -396,36 +411,59 @@ def check_model_scores(frechet_distance: Callable[..., float],
             fail(f"your inception_score gives {pair[0]:.6g} ± {pair[1]:.3g} for {model}, "
                  f"ganlab.metrics {want_is[0]:.6g} ± {want_is[1]:.3g}: do the logits of the "
                  "classifier (float32) need a step yours skips?")
-        scores[model] = {"fid": fid, "is": pair}
+        scores[model] = {"fid": value, "is": pair}
     return scores
 
 
-@evidence.graded
-def check_memorisation(nearest_neighbours: Callable[..., tuple], queries: torch.Tensor,
-                       train_images: torch.Tensor, *, k: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the student's ``nearest_neighbours(queries, train_images, k)`` on real images.
-
-    Checks the distances against :func:`ganlab.metrics.nearest_neighbours` (the indices too,
-    except between neighbours at nearly equal distances, which float32 may order either
-    way) and returns ``(distances, indices)``, both ``(Q, k)``.
-    """
-    __tracebackhide__ = True
+def _median_nearest(queries: torch.Tensor, train_images: torch.Tensor, *, rank: int = 0,
+                    squared: bool = False, statistic: str = "median") -> torch.Tensor:
     from ganlab import metrics
 
-    name = _name(nearest_neighbours, "nearest_neighbours")
-    out = call(f"{name}(queries, train_images, k={k})", nearest_neighbours, queries,
-               train_images, k, name=name)
-    distances, indices = _neighbour_output(out, name)
-    want_d, want_i = metrics.nearest_neighbours(queries, train_images, k)
-    if _shape(distances) != _shape(want_d) or _shape(indices) != _shape(want_i):
-        fail(f"{name} must return distances and indices of shape (Q, k) = {_shape(want_d)}")
-    if not _same_distances(distances, want_d):
-        fail(f"{name} gives other distances than ganlab.metrics.nearest_neighbours on these "
-             "images", f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
-    gaps = torch.cat([want_d.diff(dim=1), torch.full((len(want_d), 1), math.inf,
-                                                      dtype=want_d.dtype)], 1)
-    clear = (gaps > 0.05) & torch.cat([torch.full((len(want_d), 1), True), gaps[:, :-1] > 0.05], 1)
-    if not torch.equal(indices[clear], want_i[clear]):
-        fail(f"{name} finds other neighbours than ganlab.metrics.nearest_neighbours on these "
-             "images")
-    return distances.float(), indices
+    distances = metrics.nearest_neighbours(queries, train_images, rank + 1)[0][:, rank].double()
+    distances = distances.pow(2) if squared else distances
+    return distances.median() if statistic == "median" else distances.mean()
+
+
+@evidence.graded
+def check_copy_ratio(fn: Callable[..., float], queries: Mapping[str, torch.Tensor],
+                     train_images: torch.Tensor, test_images: torch.Tensor) -> dict[str, float]:
+    """Check ``fn(queries, train_images, test_images)`` on each set of ``queries``.
+
+    The copy ratio is the median distance from a query to its nearest training image,
+    divided by the same median for ``test_images`` (real images never trained on):
+    about 1 for a model that makes new images, well below 1 for one that copies. Checked
+    against :func:`ganlab.metrics.nearest_neighbours`; returns ``{name: ratio}``.
+    """
+    __tracebackhide__ = True
+    name = _name(fn, "copy_ratio")
+    ratios = {}
+    for label, q in queries.items():
+        inputs = (q.clone(), train_images.clone(), test_images.clone())
+        out = call(f"{name}(queries = {label}, train_images, test_images)", fn, *inputs, name=name)
+        if not all(torch.equal(a, b) for a, b in zip(inputs, (q, train_images, test_images), strict=True)):
+            fail(f"{name} must not modify its images in place")
+        value = _number(out, name)
+        want = (_median_nearest(q, train_images) / _median_nearest(test_images, train_images)).item()
+        if not _close(value, want, rel=1e-4):
+            variants = [
+                (1 / want, "divide the queries' median by the test images' median, not the "
+                 "other way round: below 1 must mean closer to the training set than new real images"),
+                ((_median_nearest(q, train_images, statistic="mean")
+                  / _median_nearest(test_images, train_images, statistic="mean")).item(),
+                 "use the median of the nearest distances (.median()), not the mean: one "
+                 "outlier should not move the verdict"),
+                ((_median_nearest(q, train_images, rank=1) / _median_nearest(test_images, train_images, rank=1)).item(),
+                 "use the distance to the nearest training image, column 0 of the distances"),
+                ((_median_nearest(q, train_images, squared=True)
+                  / _median_nearest(test_images, train_images, squared=True)).item(),
+                 "use Euclidean distances (your nearest_neighbours), not squared ones"),
+                (_median_nearest(q, train_images).item(), "divide by the test images' median distance "
+                 "to the training set: a raw distance means nothing on its own"),
+            ]
+            for wrong, hint in variants:
+                if _close(value, wrong, rel=1e-4):
+                    fail(hint)
+            fail(f"{name} gives {value:.6g} for {label}, expected {want:.6g}: median distance of the "
+                 "queries to their nearest training image, divided by the same for test_images")
+        ratios[label] = value
+    return ratios

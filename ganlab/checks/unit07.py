@@ -22,18 +22,7 @@ from ganlab.checks.unit03 import (
     _stale_gradients,
 )
 from ganlab.grading import evidence
-from ganlab.losses import critic_loss, wasserstein_generator_loss
-
-
-def reference_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor,
-                      weight: float = 10.0) -> torch.Tensor:
-    """``weight * mean_i (||grad f(x_hat_i)||_2 - 1)^2`` at ``x_hat = eps * real + (1 - eps) * fake``.
-
-    ``ganlab.losses.gradient_penalty`` with the interpolation weights given instead of drawn.
-    """
-    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return weight * (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+from ganlab.losses import critic_loss, gradient_penalty, wasserstein_generator_loss
 
 
 def _gradients_at(critic, points):
@@ -117,7 +106,7 @@ def check_gradient_penalty(fn: Callable[..., torch.Tensor], *, seed: int = 0) ->
         fail(f"{name} must not modify real, fake or eps in place")
     if out.numel() != 1:
         fail(f"{name} must return one number (a 0-d tensor: the mean over the batch), got shape {_shape(out)}")
-    expected = reference_penalty(critic, real, fake, eps, weight)
+    expected = gradient_penalty(critic, real, fake, weight, eps=eps)
     value = out.reshape(())
     if not _close(value.item(), expected.item()):
         x_hat = eps * real + (1 - eps) * fake
@@ -185,7 +174,7 @@ def check_critic_step(fn: Callable[..., object], *, seed: int = 0) -> None:
     f_ref = copy.deepcopy(f)
     fake = G(z).detach()
     gap = critic_loss(f_ref(x_real), f_ref(fake))
-    loss = gap + reference_penalty(f_ref, x_real, fake, eps, weight)
+    loss = gap + gradient_penalty(f_ref, x_real, fake, weight, eps=eps)
     grads = torch.autograd.grad(loss, list(f_ref.parameters()))
     no_penalty = torch.autograd.grad(critic_loss(f_ref(x_real), f_ref(fake)), list(f_ref.parameters()))
     stale = _stale_gradients(f, g)

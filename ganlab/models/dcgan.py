@@ -6,7 +6,7 @@ The architecture guidelines of the DCGAN paper, and where each shows up below:
   convolutions upsample in G;
 * batch normalisation in both networks, except on G's output layer and D's input layer;
 * no fully connected hidden layers (the tutorial preset keeps one projection layer);
-* ReLU in G with a tanh output, LeakyReLU(0.2) in D;
+* ReLU in G with a tanh output, LeakyReLU in D (slope 0.2 in the paper);
 * weights initialised from N(0, 0.02) (batch-norm scales from N(1, 0.02)).
 
 Three presets (``PRESETS``):
@@ -14,11 +14,15 @@ Three presets (``PRESETS``):
 * ``"tutorial28"``: the 28x28 DCGAN of the course notes: G projects z (100) with a dense
   layer to 7x7x256 (no bias), BN, LeakyReLU, then 5x5 transposed convolutions to 128
   (stride 1), 64 (stride 2) and 1 (stride 2, tanh); D has 5x5 convolutions to 64 and 128
-  (stride 2) with LeakyReLU and Dropout(0.3), then a linear logit;
-* ``"paper64"``: the paper's 64x64 networks (z = 100, 4x4 kernels, 1024 -> ... feature maps
-  scaled here to 512 -> 256 -> 128 -> 64 as in the PyTorch reference implementation);
-* ``"cpu28"``: the course default, small enough for a 2-core CPU (z = 64, 4x4 kernels,
-  32 base channels).
+  (stride 2) with LeakyReLU and Dropout(0.3), then a linear logit. Every LeakyReLU has
+  slope 0.3, the default of the Keras ``LeakyReLU()`` the notes use;
+* ``"paper64"``: 64x64 networks with the paper's layout (z = 100, 4x4 kernels, stride 2)
+  but the PyTorch example's widths: G has 512 -> 256 -> 128 -> 64 feature maps where the
+  paper's Figure 1 has 1024 -> 512 -> 256 -> 128, and D mirrors them (64 -> ... -> 512);
+* ``"cpu28"``: the course default, small enough for a 2-core CPU (z = 64). G projects z
+  with a 7x7 transposed convolution to 128 maps of 7x7, then 4x4 stride-2 transposed
+  convolutions to 64 maps of 14x14 and the 28x28 image; D has 4x4 stride-2 convolutions
+  to 32 and 64 maps, then a 7x7 convolution to the logit.
 
 Generators take ``z`` of shape ``(N, latent_dim)``; discriminators return logits ``(N,)``.
 """
@@ -31,6 +35,7 @@ from torch import nn
 PRESETS = ("tutorial28", "paper64", "cpu28")
 LATENT_DIM = {"tutorial28": 100, "paper64": 100, "cpu28": 64}
 IMAGE_SIZE = {"tutorial28": 28, "paper64": 64, "cpu28": 28}
+KERAS_SLOPE = 0.3  # tutorial28: Keras' LeakyReLU() default slope, as in the course notes
 
 
 def _check_preset(preset: str) -> str:
@@ -52,7 +57,7 @@ def dcgan_init(module: nn.Module) -> None:
 
 def _up(c_in, c_out, kernel, stride, padding, output_padding=0, act="relu"):
     """Transposed conv (no bias: BN follows), BN, activation."""
-    activation = nn.ReLU() if act == "relu" else nn.LeakyReLU(0.2)
+    activation = nn.ReLU() if act == "relu" else nn.LeakyReLU(KERAS_SLOPE)
     return [nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, output_padding, bias=False),
             nn.BatchNorm2d(c_out), activation]
 
@@ -119,7 +124,7 @@ class DCGANGenerator(nn.Module):
         self.latent_dim, self.image_size, self.channels = LATENT_DIM[preset], IMAGE_SIZE[preset], channels
         z = self.latent_dim
         if preset == "tutorial28":
-            layers = [nn.Linear(z, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256), nn.LeakyReLU(0.2),
+            layers = [nn.Linear(z, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256), nn.LeakyReLU(KERAS_SLOPE),
                       nn.Unflatten(1, (256, 7, 7)),
                       *_up(256, 128, 5, 1, 2, act="leaky"),                    # 7x7
                       *_up(128, 64, 5, 2, 2, output_padding=1, act="leaky"),   # 14x14
@@ -160,7 +165,7 @@ class DCGANDiscriminator(nn.Module):
         if norm != "batch" and preset != "cpu28":
             raise ValueError(f"norm={norm!r} is built for the cpu28 preset only; {preset!r} keeps batch norm")
         self.image_size, self.channels, self.norm = IMAGE_SIZE[preset], channels, norm
-        leaky = lambda: nn.LeakyReLU(0.2)
+        leaky = lambda: nn.LeakyReLU(KERAS_SLOPE if preset == "tutorial28" else 0.2)
         if preset == "tutorial28":
             layers = [nn.Conv2d(channels, 64, 5, 2, 2), leaky(), nn.Dropout(0.3),        # 14x14
                       nn.Conv2d(64, 128, 5, 2, 2), leaky(), nn.Dropout(0.3),             # 7x7
