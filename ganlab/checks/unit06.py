@@ -359,12 +359,6 @@ def check_nearest_neighbours(fn: Callable[..., tuple], *, seed: int = 0) -> None
                  f"distances of query 0: {_fmt(distances[0])}, expected {_fmt(want_d[0])}")
 
 
-def _gaussian_fit(features: torch.Tensor, *, ddof: int = 1):
-    """``(mean, covariance)`` of the rows of ``features`` in float64 NumPy, ``ddof=0`` for the biased one."""
-    f = features.detach().cpu().double().numpy()
-    return f.mean(axis=0), np.cov(f, rowvar=False, ddof=ddof)
-
-
 @evidence.graded
 def check_model_scores(fid: Callable[..., float],
                        inception_score: Callable[..., tuple[float, float]],
@@ -395,8 +389,11 @@ def check_model_scores(fid: Callable[..., float],
         value = _number(out, fid_name)
         want = metrics.fid(real_features, features)
         if not math.isclose(value, want, rel_tol=1e-5, abs_tol=1e-6):
-            biased = metrics.frechet_distance(*_gaussian_fit(real_features, ddof=0),
-                                              *_gaussian_fit(features, ddof=0))
+            def biased_fit(f):  # the covariance divided by N instead of N - 1
+                mu, sigma = metrics.gaussian_statistics(f)
+                return mu, sigma * (len(f) - 1) / len(f)
+
+            biased = metrics.frechet_distance(*biased_fit(real_features), *biased_fit(features))
             if math.isclose(value, biased, rel_tol=1e-6):
                 fail("divide the covariance by N - 1, not N (np.cov's default, as "
                      "ganlab.metrics.gaussian_statistics does)")
@@ -415,13 +412,13 @@ def check_model_scores(fid: Callable[..., float],
     return scores
 
 
-def _median_nearest(queries: torch.Tensor, train_images: torch.Tensor, *, rank: int = 0,
-                    squared: bool = False, statistic: str = "median") -> torch.Tensor:
-    from ganlab import metrics
-
-    distances = metrics.nearest_neighbours(queries, train_images, rank + 1)[0][:, rank].double()
-    distances = distances.pow(2) if squared else distances
-    return distances.median() if statistic == "median" else distances.mean()
+def _copy_ratio(query_distances: torch.Tensor, test_distances: torch.Tensor, *, rank: int = 0,
+                squared: bool = False, statistic: str = "median") -> float:
+    """``statistic`` of the queries' ``rank``-th nearest distances over the same for the test images."""
+    a, b = query_distances[:, rank], test_distances[:, rank]
+    if squared:
+        a, b = a.pow(2), b.pow(2)
+    return (a.median() / b.median() if statistic == "median" else a.mean() / b.mean()).item()
 
 
 @evidence.graded
@@ -435,7 +432,11 @@ def check_copy_ratio(fn: Callable[..., float], queries: Mapping[str, torch.Tenso
     against :func:`ganlab.metrics.nearest_neighbours`; returns ``{name: ratio}``.
     """
     __tracebackhide__ = True
+    from ganlab import metrics
+
     name = _name(fn, "copy_ratio")
+    nearest_two = lambda images: metrics.nearest_neighbours(images, train_images, 2)[0].double()
+    test_d = nearest_two(test_images)
     ratios = {}
     for label, q in queries.items():
         inputs = (q.clone(), train_images.clone(), test_images.clone())
@@ -443,21 +444,20 @@ def check_copy_ratio(fn: Callable[..., float], queries: Mapping[str, torch.Tenso
         if not all(torch.equal(a, b) for a, b in zip(inputs, (q, train_images, test_images), strict=True)):
             fail(f"{name} must not modify its images in place")
         value = _number(out, name)
-        want = (_median_nearest(q, train_images) / _median_nearest(test_images, train_images)).item()
+        query_d = nearest_two(q)
+        want = _copy_ratio(query_d, test_d)
         if not _close(value, want, rel=1e-4):
             variants = [
                 (1 / want, "divide the queries' median by the test images' median, not the "
                  "other way round: below 1 must mean closer to the training set than new real images"),
-                ((_median_nearest(q, train_images, statistic="mean")
-                  / _median_nearest(test_images, train_images, statistic="mean")).item(),
+                (_copy_ratio(query_d, test_d, statistic="mean"),
                  "use the median of the nearest distances (.median()), not the mean: one "
                  "outlier should not move the verdict"),
-                ((_median_nearest(q, train_images, rank=1) / _median_nearest(test_images, train_images, rank=1)).item(),
+                (_copy_ratio(query_d, test_d, rank=1),
                  "use the distance to the nearest training image, column 0 of the distances"),
-                ((_median_nearest(q, train_images, squared=True)
-                  / _median_nearest(test_images, train_images, squared=True)).item(),
+                (_copy_ratio(query_d, test_d, squared=True),
                  "use Euclidean distances (your nearest_neighbours), not squared ones"),
-                (_median_nearest(q, train_images).item(), "divide by the test images' median distance "
+                (query_d[:, 0].median().item(), "divide by the test images' median distance "
                  "to the training set: a raw distance means nothing on its own"),
             ]
             for wrong, hint in variants:
