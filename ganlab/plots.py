@@ -187,8 +187,9 @@ def animate_snapshots(snapshots: Sequence[torch.Tensor], nrow: int = 8, interval
                       scale: float = 0.5):
     """A matplotlib animation of the fixed-noise grids, one frame per epoch.
 
-    In a notebook: ``HTML(animate_snapshots(run.snapshots).to_jshtml())`` (a player with
-    buttons, no ffmpeg needed); ``.save("training.gif", writer="pillow")`` writes a GIF.
+    In a notebook: ``HTML(animation_html(animate_snapshots(run.snapshots)))`` (a player
+    with buttons that works offline, no ffmpeg needed); ``.save("training.gif",
+    writer="pillow")`` writes a GIF.
     """
     from matplotlib.animation import FuncAnimation
 
@@ -207,6 +208,35 @@ def animate_snapshots(snapshots: Sequence[torch.Tensor], nrow: int = 8, interval
     animation = FuncAnimation(fig, frame, frames=len(snapshots), interval=interval, blit=False)
     plt.close(fig)  # the animation keeps the figure; do not also show it as a still
     return animation
+
+
+#: The icons of matplotlib's HTML player (font-awesome classes) as plain characters.
+PLAYER_GLYPHS = {
+    "fa-minus": "−", "fa-fast-backward": "|◀◀", "fa-step-backward": "|◀",
+    "fa-play fa-flip-horizontal": "◀", "fa-pause": "❚❚", "fa-play": "▶",
+    "fa-step-forward": "▶|", "fa-fast-forward": "▶▶|", "fa-plus": "+",
+}
+
+
+def animation_html(animation) -> str:
+    """``animation`` as a self-contained HTML player, for ``IPython.display.HTML``.
+
+    It is matplotlib's ``animation.to_jshtml()`` (the frames embedded as PNG data, a
+    slider and buttons) made to work offline: that player loads its icons, a font-awesome
+    stylesheet, from a CDN, so without network its buttons are blank. Here the remote
+    stylesheet is dropped and each icon becomes plain characters (:data:`PLAYER_GLYPHS`:
+    ``▶``, ``❚❚``, ``|◀`` ...); the buttons keep their titles (``"Play"``, ...).
+    """
+    import re
+
+    page = animation.to_jshtml()
+    page = re.sub(r"<link\b[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", "", page)
+
+    def glyph(icon: re.Match) -> str:
+        name = icon.group(1).strip()
+        return PLAYER_GLYPHS.get(name, name.removeprefix("fa-"))
+
+    return re.sub(r'<i class="fa ([^"]*)"></i>', glyph, page)
 
 
 #: The taxonomy of generative models (Goodfellow, NIPS 2016 tutorial, Fig. 9), as

@@ -4,10 +4,16 @@ Each view is a small class: ``.widget`` is what the notebook displays, the slide
 buttons are attributes, and the state they drive (e.g. the image currently decoded)
 is an attribute too, so tests can set a slider and check what changed without a
 browser. Displaying the object in a notebook displays its widget.
+
+An error raised by a slider or a button would go to JupyterLab's log console, which
+students do not see: every view shows it in a line of its own instead
+(:class:`CallbackErrors`, the view's ``errors``).
 """
 
 from __future__ import annotations
 
+import functools
+import html
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -24,6 +30,45 @@ from ganlab.gan import discriminator_step, generator_step, make_optimizer, sampl
 from ganlab.losses import check_generator_loss, generator_loss
 from ganlab.plots import figure_axes, image_grid, scatter_codes
 from ganlab.theory import optimal_discriminator
+
+
+class CallbackErrors:
+    """The line of a view that shows the errors its callbacks raise.
+
+    ipywidgets sends an exception raised in a callback (a button's ``on_click``, a
+    slider's ``observe``) to JupyterLab's log console, so the view seems to do nothing.
+    Each view passes its callbacks through :meth:`wrap` and puts :attr:`widget` in its
+    layout: an error then shows there as ``Type: message`` in red, and the next callback
+    that succeeds clears it. :attr:`last` is the error shown (``None`` when none is), with
+    its traceback, for headless use: ``raise view.errors.last`` in a cell shows it in full.
+    """
+
+    def __init__(self):
+        self.widget = W.HTML()
+        self.last: Exception | None = None
+
+    def wrap(self, callback: Callable) -> Callable:
+        """``callback``, showing the error it raises here instead of raising it."""
+        @functools.wraps(callback)
+        def guarded(*args, **kwargs):
+            try:
+                result = callback(*args, **kwargs)
+            except Exception as error:
+                self.show(error)
+                return None
+            self.clear()
+            return result
+        return guarded
+
+    def show(self, error: Exception) -> None:
+        self.last = error
+        message = html.escape(str(error)) or "(no message)"
+        self.widget.value = (f'<div style="color: #b00020; white-space: pre-wrap">'
+                             f"<b>{html.escape(type(error).__name__)}</b>: {message}</div>")
+
+    def clear(self) -> None:
+        self.last = None
+        self.widget.value = ""
 
 
 def _show(output: W.Output, fig) -> None:
@@ -60,10 +105,11 @@ class LatentExplorer:
             for i in range(2)
         ]
         self.output = W.Output()
+        self.errors = CallbackErrors()
         self.image: torch.Tensor | None = None  # the last decoded image, (C, H, W) in [-1, 1]
         for s in self.sliders:
-            s.observe(lambda change: self.update(), names="value")
-        self.widget = W.VBox([W.HBox(self.sliders), self.output])
+            s.observe(self.errors.wrap(lambda change: self.update()), names="value")
+        self.widget = W.VBox([W.HBox(self.sliders), self.errors.widget, self.output])
         self.update()
 
     @property
@@ -113,13 +159,16 @@ class LatentWalk:
         self.sliders = {name: W.FloatSlider(value=0.0, min=-span, max=span, step=span / 20,
                                             description=name, continuous_update=False)
                         for name in self.directions}
-        reset = W.Button(description="reset")
-        reset.on_click(lambda _: self.reset())
+        self.errors = CallbackErrors()
+        self.reset_button = W.Button(description="reset")
+        self.reset_button.on_click(self.errors.wrap(lambda _: self.reset()))
         self.output = W.Output()
         self.images: torch.Tensor | None = None  # the last generated batch, (N, C, H, W)
+        self._on_slide = self.errors.wrap(lambda change: self.update())
         for slider in self.sliders.values():
-            slider.observe(lambda change: self.update(), names="value")
-        self.widget = W.VBox([W.HBox([W.VBox(list(self.sliders.values())), reset]), self.output])
+            slider.observe(self._on_slide, names="value")
+        self.widget = W.VBox([W.HBox([W.VBox(list(self.sliders.values())), self.reset_button]),
+                              self.errors.widget, self.output])
         self.update()
 
     @property
@@ -129,10 +178,11 @@ class LatentWalk:
         return self.z + shift
 
     def reset(self) -> None:
+        """All sliders back to 0, then one redraw (not one per slider)."""
         for slider in self.sliders.values():
-            slider.unobserve_all()
+            slider.unobserve(self._on_slide, names="value")
             slider.value = 0.0
-            slider.observe(lambda change: self.update(), names="value")
+            slider.observe(self._on_slide, names="value")
         self.update()
 
     def update(self) -> None:
@@ -159,6 +209,7 @@ class RealOrFake:
     the viewer answers with a button. :meth:`summary` gives the accuracy (0.5 = the fakes
     fool the viewer completely) and how often fakes were taken for real.
 
+    The answer buttons are enabled only while a trial is up (after "show next image").
     Headless use (tests, or a simulated rater): :meth:`next_trial` then :meth:`answer`.
     """
 
@@ -180,10 +231,12 @@ class RealOrFake:
         self.start = W.Button(description="show next image")
         self.buttons = [W.Button(description="real"), W.Button(description="fake")]
         self.status = W.HTML()
-        self.start.on_click(lambda _: self.next_trial(show=True))
-        self.buttons[0].on_click(lambda _: self.answer("real"))
-        self.buttons[1].on_click(lambda _: self.answer("fake"))
-        self.widget = W.VBox([self.start, self.image, W.HBox(self.buttons), self.status])
+        self.errors = CallbackErrors()
+        self.start.on_click(self.errors.wrap(lambda _: self.next_trial(show=True)))
+        for button in self.buttons:
+            button.on_click(self.errors.wrap(lambda pressed: self.answer(pressed.description)))
+        self.widget = W.VBox([self.start, self.image, W.HBox(self.buttons), self.status,
+                              self.errors.widget])
         self._update_status()
 
     def next_trial(self, show: bool = False) -> torch.Tensor:
@@ -192,6 +245,7 @@ class RealOrFake:
         pool = self.real if truth == "real" else self.fake
         index = int(torch.randint(len(pool), (), generator=self.generator))
         self.current = {"truth": truth, "index": index}
+        self._update_status()
         if show:
             self._flash(pool[index])
         return pool[index]
@@ -201,7 +255,8 @@ class RealOrFake:
         if said not in ("real", "fake"):
             raise ValueError(f"answer 'real' or 'fake', got {said!r}")
         if self.current is None:
-            raise ValueError("no image on screen: call next_trial() (or press 'show next image') first")
+            raise ValueError(f"no image on screen: press {self.start.description!r} to see an image "
+                             "first (or call next_trial())")
         self.records.append({"truth": self.current["truth"], "answer": said})
         self.current = None
         self._update_status()
@@ -228,10 +283,16 @@ class RealOrFake:
         threading.Timer(self.exposure, lambda: setattr(self.image, "value", blank.getvalue())).start()
 
     def _update_status(self) -> None:
+        """The score so far (never ``nan``), and the answer buttons on only while a trial is up."""
+        for button in self.buttons:
+            button.disabled = self.current is None
         s = self.summary()
-        self.status.value = (f"{s['trials']} answered" if not s["trials"] else
-                             f"{s['trials']} answered: accuracy {s['accuracy']:.0%}, "
-                             f"fakes taken for real {s['fooled']:.0%}")
+        if not s["trials"]:
+            self.status.value = f"no answers yet: press {self.start.description!r} to see the first image"
+            return
+        fooled = (f"fakes taken for real {s['fooled']:.0%}" if not np.isnan(s["fooled"])
+                  else "no fakes answered yet")
+        self.status.value = f"{s['trials']} answered: accuracy {s['accuracy']:.0%}, {fooled}"
 
     def _ipython_display_(self):
         display(self.widget)
@@ -481,9 +542,10 @@ class Figure1View:
         self.slider = W.IntSlider(value=0, min=0, max=len(stages) - 1, description="stage",
                                   continuous_update=False)
         self.output = W.Output()
+        self.errors = CallbackErrors()
         self.current = 0
-        self.slider.observe(lambda change: self.update(), names="value")
-        self.widget = W.VBox([self.slider, self.output])
+        self.slider.observe(self.errors.wrap(lambda change: self.update()), names="value")
+        self.widget = W.VBox([self.slider, self.errors.widget, self.output])
         self.update()
 
     def update(self) -> None:
@@ -545,12 +607,14 @@ class GANLab2D:
         self.g_button = W.Button(description="one G step")
         self.n_steps = W.IntText(value=50, description="N", layout=W.Layout(width="140px"))
         self.train_button = W.Button(description="train N steps")
-        self.d_button.on_click(lambda button: (self.d_step(), self.render()))
-        self.g_button.on_click(lambda button: (self.g_step(), self.render()))
-        self.train_button.on_click(lambda button: (self.train(self.n_steps.value), self.render()))
+        self.errors = CallbackErrors()
+        self.d_button.on_click(self.errors.wrap(lambda button: (self.d_step(), self.render())))
+        self.g_button.on_click(self.errors.wrap(lambda button: (self.g_step(), self.render())))
+        self.train_button.on_click(self.errors.wrap(
+            lambda button: (self.train(self.n_steps.value), self.render())))
         self.output = W.Output()
         self.widget = W.VBox([W.HBox([self.d_button, self.g_button, self.n_steps, self.train_button]),
-                              self.output])
+                              self.errors.widget, self.output])
         self.render()
 
     # --- sampling and training ---

@@ -5,6 +5,7 @@ cells say "not implemented yet" rather than failing in a cascade."""
 from __future__ import annotations
 
 import copy
+import json
 
 import nbformat
 import pytest
@@ -17,6 +18,10 @@ from ganlab.assignments import graded_cells, release, release_notebook, render
 
 SOURCE_DIR = PROJECT / "assignments" / "source"
 STUDENT_DIR = PROJECT / "assignments"
+LESSON_DIR = PROJECT / "notebooks"
+# what ipykernel's kernel_info reply says of the language, and JupyterLab writes into a notebook
+LANGUAGE_INFO_KEYS = {"codemirror_mode", "file_extension", "mimetype", "name", "nbconvert_exporter",
+                      "pygments_lexer", "version"}
 NOT_IMPLEMENTED = "is not implemented yet: fill in the cell marked YOUR CODE HERE"
 
 SOLUTION_CELL = """\
@@ -79,7 +84,9 @@ def make_source():
     plain = new_markdown_cell("# Title", id="title")
     return new_notebook(cells=[plain, solved, check, manual],
                         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                 "language": "python"}})
+                                                 "language": "python"},
+                                  "language_info": {"name": "python", "version": "3.11.7",
+                                                    "pygments_lexer": "ipython3"}})
 
 
 def test_release_replaces_solutions_and_removes_hidden_tests():
@@ -185,6 +192,27 @@ def test_committed_student_notebooks_are_released():
         assert sum(g["points"] for g in graded_cells(nb)) == 10
 
 
+def test_committed_notebooks_carry_the_kernels_language_info():
+    """JupyterLab fills in ``metadata.language_info`` from the kernel when a notebook opens:
+    a notebook committed with less is marked modified before the student touches it."""
+    folders = (LESSON_DIR, SOURCE_DIR, STUDENT_DIR)
+    paths = [path for folder in folders for path in sorted(folder.glob("[0-9]*.ipynb"))]
+    assert all(any(p.parent == folder for p in paths) for folder in folders)
+    infos = []
+    for path in paths:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        name = path.relative_to(PROJECT)
+        assert nb["metadata"]["kernelspec"] == {"display_name": "Python 3 (ipykernel)",
+                                                "language": "python", "name": "python3"}, name
+        info = nb["metadata"].get("language_info", {})
+        assert set(info) == LANGUAGE_INFO_KEYS, f"{name}: language_info has only {sorted(info)}"
+        assert (info["name"], info["pygments_lexer"], info["codemirror_mode"]) == (
+            "python", "ipython3", {"name": "ipython", "version": 3}), name
+        assert not any(c.get("outputs") for c in nb["cells"]), f"{name}: commit it without outputs"
+        infos.append(info)
+    assert all(info == infos[0] for info in infos), "the notebooks disagree on language_info"
+
+
 def test_unit01_student_notebook_says_not_implemented(monkeypatch):
     """Every check cell of the fresh student notebook fails with one clear line."""
     from nbclient import NotebookClient
@@ -198,7 +226,7 @@ def test_unit01_student_notebook_says_not_implemented(monkeypatch):
     for cell in checks:
         errors = [o for o in cell.outputs if o.output_type == "error"]
         assert errors, f"check cell {cell.id} passed on an empty notebook"
-        assert errors[0].ename == "AssertionError", (cell.id, errors[0].ename, errors[0].evalue)
+        assert errors[0].ename == "CheckFailed", (cell.id, errors[0].ename, errors[0].evalue)
         assert errors[0].evalue.splitlines()[0].endswith(NOT_IMPLEMENTED), (cell.id, errors[0].evalue)
     first_lines = [c.outputs[-1].evalue.splitlines()[0] for c in checks]
     assert first_lines[:4] == [f"{name} {NOT_IMPLEMENTED}" for name in (

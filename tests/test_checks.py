@@ -25,8 +25,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def first_line(check, *args, **kwargs) -> str:
-    """The first line of the AssertionError the check raises (what a grader shows)."""
-    with pytest.raises(AssertionError) as info:
+    """The first line of the CheckFailed the check raises (what a grader shows)."""
+    with pytest.raises(checks.CheckFailed) as info:
         check(*args, **kwargs)
     return str(info.value).splitlines()[0]
 
@@ -269,6 +269,61 @@ def test_a_crash_in_student_code_is_reported_as_what_was_called():
     line = first_line(checks.check_add_noise, add_noise)
     assert line == "add_noise(x, std=1.0, generator) raised NameError: name 'undefined_name' is not defined"
     assert first_line(checks.check_add_noise, None).startswith("add_noise must be a function")
+
+
+def unclipped_noise(x, std, generator=None):
+    return x + std * torch.randn(x.shape, generator=generator)
+
+
+KERNEL_CELLS = [
+    "import torch\nfrom ganlab import checks\nfrom ganlab.models import add_noise as reference",
+    "def add_noise(x, std, generator=None):\n"
+    "    return x + std * torch.randn(x.shape, generator=generator)\n"
+    "checks.check_add_noise(add_noise)",
+    "%tb",
+    "def add_noise(x, std, generator=None):\n    return x.foo\nchecks.check_add_noise(add_noise)",
+    "checks.check_add_noise(reference)",
+]
+
+
+def test_a_failing_check_shows_its_hint_alone_in_a_notebook_and_tb_the_traceback():
+    """In a real kernel a failing check's error output is ``Check failed: <hint>`` and its
+    details, without traceback frames; ``%tb`` in the next cell shows the full traceback;
+    the grader reads the hint from that output; a passing check shows nothing."""
+    import re
+
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from ganlab.grading.run import failure_message
+
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_add_noise(unclipped_noise)
+    hint, *details = str(info.value).splitlines()
+    nb = new_notebook(cells=[new_code_cell(source) for source in KERNEL_CELLS])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    setup, failed, tb, crashed, passed = nb.cells
+
+    def error_lines(cell):
+        (error,) = [o for o in cell.outputs if o.output_type == "error"]
+        return error, re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)).splitlines()
+
+    assert setup.outputs == [] and passed.outputs == []
+    error, lines = error_lines(failed)
+    assert (error.ename, error.evalue) == ("CheckFailed", str(info.value))
+    assert lines == [f"Check failed: {hint}", *details,
+                     "(run %tb in a new cell to see the full traceback)"]
+    assert failure_message("Traceback:\n\n" + "\n".join(error.traceback)) == (hint, None)
+
+    _, full = error_lines(tb)
+    assert "Traceback (most recent call last)" in "\n".join(full)
+    assert any(line.startswith("File ") and "ganlab/checks/common.py" in line for line in full)
+
+    _, lines = error_lines(crashed)
+    assert lines[0] == ("Check failed: add_noise(x, std=1.0, generator) raised AttributeError: "
+                        "'Tensor' object has no attribute 'foo'")
+    assert lines[1] == "raised at add_noise, line 2: return x.foo"
+    assert not any(line.startswith("File ") or "Traceback" in line for line in lines)
 
 
 # === Unit 02: the VAE and the ELBO ===========================================================
@@ -1009,7 +1064,7 @@ def test_released_notebook_checks_say_not_implemented(notebook, monkeypatch):
         if "check" not in cell.metadata.get("ganlab", {}):
             assert not errors, (cell.id, errors[0].ename, errors[0].evalue)
             continue
-        assert errors and errors[0].ename == "AssertionError", (cell.id, errors)
+        assert errors and errors[0].ename == "CheckFailed", (cell.id, errors)
         first_lines.append(errors[0].evalue.splitlines()[0])
     assert first_lines == [f"{name} {NOT_IMPLEMENTED}" for name in RELEASED[notebook]]
 

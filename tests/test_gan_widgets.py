@@ -154,11 +154,31 @@ def test_figure1_view_slider_selects_and_redraws(monkeypatch):
     assert view.current == 0 and view.slider.max == 2 and drawn[-1] == (stages[0], "a")
     view.slider.value = 2
     assert view.current == 2 and drawn[-1] == (stages[2], "c")
-    assert view.widget.children == (view.slider, view.output)
+    assert view.widget.children == (view.slider, view.errors.widget, view.output)
     with pytest.raises(ValueError, match="at least one stage"):
         Figure1View([])
     with pytest.raises(ValueError, match="one label per stage"):
         Figure1View(stages, labels=["a"])
+
+
+def test_figure1_view_shows_a_drawing_error_in_the_view(monkeypatch):
+    G, D = tiny_1d_gan()
+    x = toy.grid_1d(-4, 4, 100)
+    stages = [stage_of(G, D, x, toy.Gaussian1D(m, 0.5).pdf(x), n_samples=200) for m in (0, 1)]
+    view = Figure1View(stages)
+    real_draw = widgets.draw_figure1
+
+    def draw(stage, ax=None, title=None):
+        if stage is stages[1]:
+            raise ValueError("a stage must be a dict from capture_stage(...)")
+        return real_draw(stage, ax, title)
+
+    monkeypatch.setattr(widgets, "draw_figure1", draw)
+    view.slider.value = 1
+    assert "<b>ValueError</b>: a stage must be a dict from capture_stage" in view.errors.widget.value
+    view.slider.value = 0
+    assert view.errors.widget.value == "" and view.errors.last is None
+    plt.close("all")
 
 
 # --- GAN Lab 2-D ---------------------------------------------------------------------------
@@ -236,7 +256,7 @@ def test_ganlab2d_render_draws_heatmap_points_and_arrows():
     assert ax.get_xlim() == (-3.0, 3.0)
     assert len(ax.collections) >= 3  # real points, fake points, arrows
     assert "D steps 1" in ax.get_title() and "d_loss" in ax.get_title()
-    assert lab.widget.children[1] is lab.output
+    assert lab.widget.children[1:] == (lab.errors.widget, lab.output)
 
 
 def test_ganlab2d_rejects_bad_input():
@@ -252,3 +272,15 @@ def test_ganlab2d_rejects_bad_input():
     lab = GANLab2D(copy.deepcopy(G), copy.deepcopy(D), toy.ring().sample, n_show=16, grid_size=5)
     with pytest.raises(ValueError, match="number of steps"):
         lab.train(-1)
+
+
+def test_ganlab2d_shows_a_button_error_in_the_view():
+    lab = make_lab()
+    lab.n_steps.value = -1
+    lab.train_button.click()
+    assert (lab.d_steps, lab.g_steps) == (0, 0)
+    assert ("<b>ValueError</b>: the number of steps must be an integer &gt;= 0, got -1"
+            in lab.errors.widget.value)
+    lab.d_button.click()
+    assert lab.d_steps == 1 and lab.errors.widget.value == ""
+    plt.close("all")

@@ -230,8 +230,17 @@ NBVAL_FAILURE = (
     "KeyError: a detail line of the message, not a new exception\n")
 
 
+CHECK_FAILURE = (  # a failing check of ganlab.checks, as the notebook shows it (no traceback)
+    "#x1B[94mCell 3: Cell execution caused an exception\n\nInput:\n#x1B[0m"
+    "checks.check_autoencoder(MyAutoencoder)\n\n#x1B[94mTraceback:#x1B[0m\n\n"
+    "#x1B[1;31mCheck failed:#x1B[0m #x1B[1mthe decoder must end with tanh: images are in "
+    "[-1, 1]#x1B[0m\nValueError: a detail line\n#x1B[2m(run %tb in a new cell to see the full "
+    "traceback)#x1B[0m\n")
+
+
 @pytest.mark.parametrize("text, message, event", [
     (NBVAL_FAILURE, "use the mean, not the sum: average the squared errors", None),
+    (CHECK_FAILURE, "the decoder must end with tanh: images are in [-1, 1]", None),
     ("Cell 4: Cell execution caused an exception\nTraceback:\n---\nNameError    Traceback "
      "(most recent call last)\n\nNameError: name 'add_noise' is not defined\n",
      "NameError: name 'add_noise' is not defined", None),

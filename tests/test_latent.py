@@ -99,7 +99,7 @@ def test_snapshot_figures_and_animation():
     fig = plots.show_snapshots(snaps, n=4)
     assert [ax.get_ylabel() for ax in fig.axes] == ["epoch 1", "epoch 2", "epoch 3"]
     animation = plots.animate_snapshots(snaps, nrow=4)
-    html = animation.to_jshtml()
+    html = plots.animation_html(animation)
     assert html.count("data:image/png;base64") == 3          # one frame per epoch
     with pytest.raises(ValueError, match="epochs must be in 1..3"):
         plots.show_snapshots(snaps, epochs=[4])
@@ -108,12 +108,31 @@ def test_snapshot_figures_and_animation():
     plt.close("all")
 
 
+def test_animation_html_is_self_contained_and_labels_its_buttons():
+    """matplotlib's player loads font-awesome from a CDN, so offline its buttons are blank."""
+    import re
+
+    snaps = [torch.full((4, 1, 4, 4), v) for v in (-1.0, 1.0)]
+    html = plots.animation_html(plots.animate_snapshots(snaps, nrow=2))
+    tags = re.findall(r"<(?:link|script|img)\b[^>]*>", html)
+    assert tags and not [t for t in tags if re.search(r"\b(?:src|href)\s*=\s*[\"']?https?://", t)]
+    assert "https://" not in html and "http://" not in html
+    assert html.count("data:image/png;base64") == 2           # the frames, embedded
+    assert 'class="fa' not in html                             # no icon font needed
+    buttons = re.findall(r'<button title="([^"]+)"[^>]*>\s*([^<]+?)\s*</button>', html)
+    assert dict(buttons) == {"Decrease speed": "−", "First frame": "|◀◀",
+                             "Previous frame": "|◀", "Play backwards": "◀",
+                             "Pause": "❚❚", "Play": "▶", "Next frame": "▶|",
+                             "Last frame": "▶▶|", "Increase speed": "+"}
+    plt.close("all")
+
+
 def test_real_or_fake_records_answers_and_scores_them():
     from ganlab.widgets import RealOrFake
 
     real, fake = torch.ones(5, 1, 4, 4), -torch.ones(7, 1, 4, 4)
     quiz = RealOrFake(real, fake, exposure=0.1, seed=0)
-    with pytest.raises(ValueError, match="no image on screen"):
+    with pytest.raises(ValueError, match="no image on screen: press 'show next image'"):
         quiz.answer("real")
     truths = []
     for _ in range(40):  # a perfect observer: bright images are the real ones
@@ -127,3 +146,45 @@ def test_real_or_fake_records_answers_and_scores_them():
         quiz.answer("maybe")
     with pytest.raises(ValueError, match="differ in shape"):
         RealOrFake(real, torch.zeros(2, 1, 5, 5))
+
+
+def test_real_or_fake_buttons_wait_for_an_image_and_the_status_never_says_nan():
+    from ganlab.widgets import RealOrFake
+
+    quiz = RealOrFake(torch.ones(5, 1, 4, 4), -torch.ones(7, 1, 4, 4), exposure=0.05, seed=0)
+    real_button, fake_button = quiz.buttons
+    assert real_button.disabled and fake_button.disabled  # nothing to answer yet
+    assert quiz.status.value == "no answers yet: press 'show next image' to see the first image"
+    real_button.click()  # e.g. a click that raced the button being disabled
+    assert quiz.records == []
+    assert ("<b>ValueError</b>: no image on screen: press &#x27;show next image&#x27; to see an "
+            "image first" in quiz.errors.widget.value)
+    quiz.start.click()
+    assert not real_button.disabled and quiz.errors.widget.value == ""
+    while quiz.current["truth"] != "real":
+        quiz.next_trial()
+    real_button.click()
+    assert real_button.disabled and len(quiz.records) == 1
+    assert quiz.status.value == "1 answered: accuracy 100%, no fakes answered yet"
+    quiz.next_trial()
+    while quiz.current["truth"] != "fake":
+        quiz.next_trial()
+    real_button.click()  # a fake taken for real
+    assert quiz.status.value == "2 answered: accuracy 50%, fakes taken for real 100%"
+    assert "nan" not in quiz.status.value
+
+
+def test_latent_walk_shows_a_generator_error_in_the_view():
+    def G(z):
+        if z[:, 0].max() > 1:
+            raise ValueError("the generator saw codes outside its training range")
+        return torch.tanh(z[:, :4]).view(-1, 1, 2, 2)
+
+    view = LatentWalk(G, torch.zeros(3, 4), {"first": torch.tensor([1.0, 0, 0, 0])}, span=2.0)
+    view.sliders["first"].value = 1.5
+    assert ("<b>ValueError</b>: the generator saw codes outside its training range"
+            in view.errors.widget.value)
+    view.reset_button.click()
+    assert view.errors.widget.value == "" and view.sliders["first"].value == 0.0
+    assert torch.equal(view.images, G(torch.zeros(3, 4)))
+    plt.close("all")

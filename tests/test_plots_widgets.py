@@ -5,7 +5,7 @@ import torch
 
 from ganlab import plots
 from ganlab.train import History
-from ganlab.widgets import LatentExplorer
+from ganlab.widgets import CallbackErrors, LatentExplorer
 
 
 def test_image_grid_maps_range_and_tiles():
@@ -48,6 +48,38 @@ def test_latent_explorer_decodes_the_slider_position():
     assert view.sliders[0].min < codes[:, 0].min() and view.sliders[0].max > codes[:, 0].max()
     with pytest.raises(ValueError, match=r"2-D codes of shape \(N, 2\)"):
         LatentExplorer(decode, np.zeros((5, 3)), np.zeros(5))
+    plt.close("all")
+
+
+def test_callback_errors_are_shown_escaped_and_cleared_by_the_next_success():
+    errors = CallbackErrors()
+
+    def square_root(x):
+        if x < 0:
+            raise ValueError(f"x must be >= 0, got <{x}>")
+        return x ** 0.5
+
+    guarded = errors.wrap(square_root)
+    assert guarded(-1) is None  # caught: ipywidgets would send it to the hidden log
+    assert isinstance(errors.last, ValueError)
+    assert "<b>ValueError</b>: x must be &gt;= 0, got &lt;-1&gt;" in errors.widget.value
+    assert guarded(4) == 2.0
+    assert errors.last is None and errors.widget.value == ""
+
+
+def test_latent_explorer_shows_a_decoder_error_in_the_view():
+    def decode(z):
+        if z[0, 0] > 1:
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (1x2 and 3x4)")
+        return torch.zeros(1, 1, 2, 2)
+
+    codes = np.random.default_rng(0).normal(size=(50, 2))
+    view = LatentExplorer(decode, codes, np.arange(50) % 5)
+    assert view.errors.widget in view.widget.children and view.errors.widget.value == ""
+    view.sliders[0].value = view.sliders[0].max
+    assert "<b>RuntimeError</b>: mat1 and mat2 shapes cannot be multiplied" in view.errors.widget.value
+    view.sliders[0].value = 0.0
+    assert view.errors.widget.value == ""
     plt.close("all")
 
 

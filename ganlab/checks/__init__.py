@@ -2,12 +2,16 @@
 
 Each ``check_*`` function runs a student's function on seeded random inputs, compares it
 with the reference implementation in this package and, when something is wrong, raises
-an ``AssertionError`` whose **first line names the likely mistake and its fix** (a grader
-reports only that line); the lines after it give the numbers. A student function whose
-body still raises ``NotImplementedError`` gives one clear line,
+a :class:`CheckFailed` (an ``AssertionError``) whose **first line names the likely mistake
+and its fix** (a grader reports only that line); the lines after it give the numbers. A
+student function whose body still raises ``NotImplementedError`` gives one clear line,
 ``"<name> is not implemented yet: fill in the cell marked YOUR CODE HERE"``, instead of a
 cascade of errors. An error raised inside the student's code is reported as what was
 called and what it raised, with the original traceback chained below.
+
+A notebook shows a failing check as its hint alone, ``Check failed: <hint>`` and the
+details, not as a traceback through these modules; ``%tb`` in a new cell shows the full
+traceback (see :class:`CheckFailed`).
 
 The checks are deterministic (their own seeded generators; the caller's global random
 state is left untouched) and take well under a second each on a CPU.
@@ -41,7 +45,7 @@ Unit 07 (WGAN-GP): :func:`check_critic_loss`, :func:`check_gradient_penalty`,
 
 from __future__ import annotations
 
-from ganlab.checks.common import IMAGE_SHAPE, NOT_IMPLEMENTED, call, fail
+from ganlab.checks.common import IMAGE_SHAPE, NOT_IMPLEMENTED, CheckFailed, call, fail
 from ganlab.checks.unit01 import (
     check_add_noise,
     check_autoencoder,
@@ -92,4 +96,4 @@ from ganlab.checks.unit07 import (
     check_wgan_generator_step,
 )
 
-__all__ = ['IMAGE_SHAPE', 'NOT_IMPLEMENTED', 'call', 'fail', 'MAX_DCGAN_PARAMETERS', 'check_add_noise', 'check_autoencoder', 'check_contractive_penalty', 'check_reconstruction_loss', 'check_trained_autoencoder', 'check_elbo_estimate', 'check_gaussian_kl', 'check_reparameterize', 'check_trained_vae', 'check_vae_loss', 'check_discriminator_loss', 'check_discriminator_step', 'check_gan_iteration', 'check_generator_loss', 'check_generator_step', 'check_trained_gan', 'check_js_divergence', 'check_kl_divergence', 'check_optimal_discriminator', 'check_smoothed_discriminator', 'check_value_function', 'check_dcgan_discriminator', 'check_dcgan_generator', 'check_dcgan_train_step', 'check_trained_dcgan', 'check_frechet_distance', 'check_inception_score', 'check_copy_ratio', 'check_model_scores', 'check_nearest_neighbours', 'check_critic_loss', 'check_critic_step', 'check_gradient_penalty', 'check_wgan_generator_step']
+__all__ = ['IMAGE_SHAPE', 'NOT_IMPLEMENTED', 'CheckFailed', 'call', 'fail', 'MAX_DCGAN_PARAMETERS', 'check_add_noise', 'check_autoencoder', 'check_contractive_penalty', 'check_reconstruction_loss', 'check_trained_autoencoder', 'check_elbo_estimate', 'check_gaussian_kl', 'check_reparameterize', 'check_trained_vae', 'check_vae_loss', 'check_discriminator_loss', 'check_discriminator_step', 'check_gan_iteration', 'check_generator_loss', 'check_generator_step', 'check_trained_gan', 'check_js_divergence', 'check_kl_divergence', 'check_optimal_discriminator', 'check_smoothed_discriminator', 'check_value_function', 'check_dcgan_discriminator', 'check_dcgan_generator', 'check_dcgan_train_step', 'check_trained_dcgan', 'check_frechet_distance', 'check_inception_score', 'check_copy_ratio', 'check_model_scores', 'check_nearest_neighbours', 'check_critic_loss', 'check_critic_step', 'check_gradient_penalty', 'check_wgan_generator_step']

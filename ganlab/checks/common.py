@@ -5,6 +5,7 @@ See :mod:`ganlab.checks` for how the checks teach and how the grader uses them.
 
 from __future__ import annotations
 
+import linecache
 import math
 from collections.abc import Callable, Mapping
 from typing import NoReturn
@@ -21,10 +22,77 @@ IMAGE_SHAPE = (1, 28, 28)
 _LIBRARY_MODULES = ("torch", "ganlab", "numpy", "builtins")
 
 
+FAILED_HEADER = "Check failed:"  # how a notebook shows a failing check (the grader reads it)
+_RED, _BOLD, _DIM, _RESET = "\x1b[1;31m", "\x1b[1m", "\x1b[2m", "\x1b[0m"
+
+
+class CheckFailed(AssertionError):
+    """The failure of a check: its message is the hint (first line) and the details below.
+
+    A notebook shows it as the hint alone, not as a traceback through the checks'
+    internals: IPython displays what :meth:`_render_traceback_` returns instead. The full
+    traceback stays one step away: ``%tb`` in a new cell shows it.
+    """
+
+    _rendered_in = None  # IPython's execution count when the hint was first shown
+
+    def _render_traceback_(self) -> list[str]:
+        """The lines IPython shows for this error: the hint, or on ``%tb`` the traceback.
+
+        The cell that failed renders it (in IPython 9 twice: for its output and for the
+        history), always under one execution count. Rendered again under another count, it
+        is ``%tb`` in a later cell asking for the last error's traceback: that gets
+        IPython's usual traceback, with the student's code and the checks' frames.
+        """
+        shell = _ipython()
+        count = getattr(shell, "execution_count", None)
+        if self._rendered_in is None:
+            self._rendered_in = count
+        elif count != self._rendered_in and self.__traceback__ is not None:
+            return shell.InteractiveTB.structured_traceback(type(self), self, self.__traceback__)
+        return self.hint_lines()
+
+    def hint_lines(self) -> list[str]:
+        """What a notebook shows: ``Check failed: <hint>`` in colour, the details, where the
+        student's code raised the error the check reports (if it did), and how to see
+        the full traceback."""
+        hint, *details = str(self).splitlines() or [""]
+        where = _where_raised(self.__cause__)
+        return [f"{_RED}{FAILED_HEADER}{_RESET} {_BOLD}{hint}{_RESET}", *details,
+                *([f"raised at {where}"] if where else []),
+                f"{_DIM}(run %tb in a new cell to see the full traceback){_RESET}"]
+
+
+def _ipython():
+    """The running IPython shell, or None (plain Python, or IPython not installed)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _where_raised(error: BaseException | None) -> str | None:
+    """``"add_noise, line 2: return x.foo"``: the innermost line of notebook code (module
+    ``__main__``, i.e. a cell) in the traceback of ``error``."""
+    found = None
+    tb = error.__traceback__ if error is not None else None
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "__main__":
+            found = (tb.tb_frame.f_code, tb.tb_lineno)
+        tb = tb.tb_next
+    if found is None:
+        return None
+    code, line = found
+    where = f"line {line}" if code.co_name == "<module>" else f"{code.co_name}, line {line}"
+    text = linecache.getline(code.co_filename, line).strip()
+    return f"{where}: {text}" if text else where
+
+
 def fail(hint: str, *details: str) -> NoReturn:
-    """Raise the AssertionError of a check: ``hint`` on the first line, ``details`` below."""
+    """Raise the :class:`CheckFailed` of a check: ``hint`` on the first line, ``details`` below."""
     __tracebackhide__ = True
-    raise AssertionError("\n".join([hint, *details]))
+    raise CheckFailed("\n".join([hint, *details]))
 
 
 def call(description: str, fn: Callable, *args, name: str,
@@ -32,7 +100,7 @@ def call(description: str, fn: Callable, *args, name: str,
     """``fn(*args, **kwargs)``, turning the student's errors into one-line hints.
 
     ``NotImplementedError`` becomes :data:`NOT_IMPLEMENTED` for the function that raised
-    it (``name`` if it cannot be told). Any other exception becomes an AssertionError
+    it (``name`` if it cannot be told). Any other exception becomes a :class:`CheckFailed`
     ``"<description> raised <Type>: <message>"``, unless ``hints`` maps a fragment of its
     message to a better first line. ``description`` says what was called, e.g. ``"encode(x)"``.
     """
@@ -50,12 +118,12 @@ def _invoke(description: str, fn: Callable, args: tuple, kwargs: dict, name: str
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as error:
-        raise AssertionError(NOT_IMPLEMENTED.format(name=_raised_by(error) or name)) from None
+        raise CheckFailed(NOT_IMPLEMENTED.format(name=_raised_by(error) or name)) from None
     except Exception as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         said = f"{description} raised {type(error).__name__}" + (f": {message}" if message else "")
         hint = next((h for fragment, h in (hints or {}).items() if fragment in str(error)), None)
-        raise AssertionError(f"{hint}\n{said}" if hint else said) from error
+        raise CheckFailed(f"{hint}\n{said}" if hint else said) from error
 
 
 def _raised_by(error: BaseException) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from ganlab.checks.common import FAILED_HEADER
 from ganlab.grading import evidence, integrity, sandbox
 from ganlab.grading.restore import MESSAGE_LIMIT, Restored
 from ganlab.grading.sources import Assignment
@@ -343,8 +344,11 @@ def failure_message(text: str, cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> tu
 
     nbval wraps the cell's traceback ("Notebook cell execution failed / Cell 3: ... /
     Input: ... / Traceback: ..."); for an exception the message is the line of its last
-    ``SomeError: ...`` header, reduced to the message itself for an AssertionError (the
-    hint of :mod:`ganlab.checks`). ANSI colours (also as JUnit's ``#x1B``) are removed.
+    ``SomeError: ...`` header, reduced to the message itself for an AssertionError. A
+    failing check of :mod:`ganlab.checks` shows no traceback but ``Check failed: <hint>``
+    (:class:`ganlab.checks.CheckFailed`): its message is the hint. ANSI colours (also as
+    JUnit's ``#x1B``) are removed. Only the message depends on what the kernel printed:
+    any error fails the cell, whatever its name or rendering.
     """
     text = _ANSI.sub("", text)
     if KERNEL_DIED in text:
@@ -359,6 +363,10 @@ def failure_message(text: str, cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> tu
             return "timed out waiting for the cell's output; the kernel was stopped", "timed out"
         return f"timed out after {cell_timeout:g} s", "timed out"
     lines = text.split("Traceback:", 1)[-1].splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if first.startswith(FAILED_HEADER):  # a check's failure, shown as its hint alone
+        message = first.removeprefix(FAILED_HEADER).strip()
+        return (message or "a check failed without a message")[:MESSAGE_LIMIT], None
     found = [(i, m) for i, line in enumerate(lines) if (m := _EXCEPTION_LINE.match(line.strip()))]
     # IPython puts a blank line before "SomeError: message"; the message may go on below
     # over several lines, so a later "Name: ..." line is not taken unless a blank precedes it
