@@ -7,6 +7,7 @@
     python -m ganlab release                         # assignments/source/*.ipynb -> assignments/
     python -m ganlab release --check                 # exit 1 if a student notebook is out of date
     python -m ganlab train dcgan-cpu28               # re-create a shipped pretrained model
+    torchrun --nproc_per_node 2 -m ganlab train dcgan-cpu28   # the same on 2 processes (GPUs)
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def _release(args) -> int:
 def _train(args) -> int:
     import torch
 
-    from ganlab import pretrained, runtime
+    from ganlab import distributed, pretrained, runtime
 
     names = sorted(pretrained.RECIPES) if args.name == "all" else [args.name]
     try:
@@ -191,6 +192,8 @@ def _train(args) -> int:
         for name in names:
             path = pretrained.train(name, seed=args.seed, epochs=args.epochs, folder=args.out,
                                     device=device)
+            if not distributed.is_main():
+                continue  # under torchrun rank 0 reports
             meta = pretrained.info(name, path.parent)
             print(f"{name}: wrote {path} ({path.stat().st_size / 1e6:.2f} MB) in "
                   f"{meta['train_seconds']} s")

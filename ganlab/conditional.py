@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ganlab import distributed
 from ganlab.diffaugment import augmentation
 from ganlab.gan import (
     Snapshots,
@@ -152,7 +153,7 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
     :func:`ganlab.gan.train_gan` by default, G descends the non-saturating cost
     ``-log D(G(z, y), y)``, which has the same fixed point and a strong gradient early on.
     ``augment`` (DiffAugment of every image D sees), ``ema_decay`` (a moving average
-    of G, returned as ``G_ema``) and ``checkpoint`` (resume) work as in ``train_gan``.
+    of G, returned as ``G_ema``), ``checkpoint`` (resume) and torchrun work as in ``train_gan``.
 
     Records ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (mean D on real and fake) and,
     for AC-GAN, ``class_acc_real`` (the class head's accuracy on the real minibatch).
@@ -173,13 +174,16 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
     snapshots = Snapshots(fixed_noise.repeat_interleave(G.n_classes, dim=0),
                           torch.arange(G.n_classes).repeat(10))
 
+    # under torchrun: each step averages the gradients of the player it updates (ganlab.distributed)
+    G_sync, D_sync = distributed.data_parallel(G), distributed.data_parallel(D)
+
     def step(batch):
         x, y = batch
-        z = torch.randn(len(x), G.latent_dim, device=x.device)
+        z = distributed.shard(torch.randn(m, G.latent_dim, device=x.device))
         with torch.no_grad():
             fake = G(z, y)
-        real_logits, real_classes = _d_terms(kind, D, T(x), y)
-        fake_logits, fake_classes = _d_terms(kind, D, T(fake), y)
+        real_logits, real_classes = _d_terms(kind, D_sync, T(x), y)
+        fake_logits, fake_classes = _d_terms(kind, D_sync, T(fake), y)
         d_loss = discriminator_loss(real_logits, fake_logits)
         record = {}
         if kind == "acgan":
@@ -190,7 +194,7 @@ def train_conditional_gan(G: ConditionalGenerator, D: nn.Module, data: TensorDat
         record["grad_norm_d"] = grad_norm(D)
         opt_d.step()
 
-        logits, classes = _d_terms(kind, D, T(G(z, y)), y)
+        logits, classes = _d_terms(kind, D, T(G_sync(z, y)), y)
         g_loss = generator_loss(logits, "non_saturating")
         if kind == "acgan":
             g_loss = g_loss + F.cross_entropy(classes, y)

@@ -14,7 +14,7 @@ this through :func:`ganlab.train.fit`, so it has the progress bar, the history,
 checkpoint/resume and the NaN stop of every other model in the course, and it works
 unchanged for any ``G`` with a ``latent_dim`` and any ``D`` returning logits (the MLP
 GAN of Unit 03, the DCGAN of Unit 05). Each of the ``k`` discriminator steps gets its
-own fresh minibatch: ``fit`` deals batches of ``k * m`` examples, split into ``k`` parts.
+own fresh minibatch: ``fit`` deals batches of ``k * m`` examples, cut into ``k`` parts.
 
 Three standard fixes are options of :func:`train_gan`, each off by default:
 
@@ -27,6 +27,12 @@ Three standard fixes are options of :func:`train_gan`, each off by default:
   warm-up, :func:`moving_average`), used for the snapshots and returned as
   ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019); its BatchNorm statistics
   are re-measured after every epoch (:func:`recalibrate_batchnorm`).
+
+Under ``torchrun --nproc_per_node W`` the same call trains on W processes
+(``ganlab.distributed``): ``m`` stays the whole minibatch, each process takes ``m / W``
+of its examples and of its noise (:func:`ganlab.distributed.shard`), D's step goes through
+D's ``DistributedDataParallel`` wrapper and G's step through G's, with D bare there, so
+that each step averages over processes exactly the gradients it uses.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import TensorDataset
 
-from ganlab import toy
+from ganlab import distributed, toy
 from ganlab.diffaugment import augmentation, identity
 from ganlab.losses import check_generator_loss, discriminator_loss, generator_loss
 from ganlab.train import History, fit
@@ -244,13 +250,16 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     G_ema = moving_average(G, ema_decay) if ema_decay is not None else None
     fixed = sample_noise(G, n_snapshots, noise, generator=torch.Generator().manual_seed(seed + 1))
     snapshots = Snapshots(fixed)
+    G_sync, D_sync = distributed.data_parallel(G), distributed.data_parallel(D)  # G, D in one process
+
+    def noise_share():
+        return distributed.shard(sample_noise(G, m, noise, device))
 
     return alternate(
         G, D, data, opt_d=opt_d, opt_g=opt_g, snapshots=snapshots, G_ema=G_ema, k=k, m=m,
-        d_step=lambda x_real: discriminator_step(G, D, opt_d, x_real, sample_noise(G, m, noise, device),
+        d_step=lambda x_real: discriminator_step(G, D_sync, opt_d, x_real, noise_share(),
                                                  real_label=real_label, augment=augment_fn),
-        g_step=lambda: generator_step(G, D, opt_g, sample_noise(G, m, noise, device), loss,
-                                      augment=augment_fn),
+        g_step=lambda: generator_step(G_sync, D, opt_g, noise_share(), loss, augment=augment_fn),
         epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
         desc=desc, on_epoch_end=on_epoch_end)
 
@@ -264,10 +273,16 @@ def alternate(G: nn.Module, D: nn.Module, data: TensorDataset, *, opt_d, opt_g, 
     each minibatch of ``m`` and returns its record (averaged over the ``k`` steps),
     ``g_step()`` updates G and returns its record. The EMA of G follows every G step;
     after every epoch the snapshot is taken (and ``on_epoch_end`` called); the players,
-    optimisers, snapshots and EMA are checkpointed for exact resume.
+    optimisers, snapshots and EMA are checkpointed for exact resume. Under torchrun each
+    process gets ``k * m / W`` of the examples and every process takes the snapshots;
+    ``on_epoch_end`` runs on rank 0 only.
     """
+    if m % distributed.world_size():
+        raise ValueError(f"the minibatch size m={m} must be divisible by the {distributed.world_size()} "
+                         "processes, each of which takes m / W of it")
+
     def step(batch):
-        d_records = [d_step(x_real) for x_real in batch[0].split(m)]
+        d_records = [d_step(x_real) for x_real in batch[0].chunk(k)]
         record = {key: sum(r[key] for r in d_records) / k for key in d_records[0]}
         record.update(g_step())
         if G_ema is not None:
@@ -276,7 +291,7 @@ def alternate(G: nn.Module, D: nn.Module, data: TensorDataset, *, opt_d, opt_g, 
 
     def epoch_end(epoch, history):
         snapshot_epoch(snapshots, G, G_ema)
-        if on_epoch_end is not None:
+        if on_epoch_end is not None and distributed.is_main():
             on_epoch_end(epoch, history)
 
     history = fit(step, data, epochs=epochs, batch_size=k * m, drop_last=True, seed=seed,

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganlab import checkpoint, recipes
+from ganlab import checkpoint, distributed, recipes
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 FORMAT = 1
@@ -182,7 +182,8 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, d
     """Train ``name`` with its recipe, evaluate it as rounded for shipping, save it atomically.
 
     This is what ``python -m ganlab train NAME`` runs; the file goes to ``folder``
-    (default: the package's assets) as ``NAME.pt``.
+    (default: the package's assets) as ``NAME.pt``. Under torchrun every process trains
+    (``ganlab.distributed``) and rank 0 evaluates and writes the file.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown pretrained model {name!r}; choose from {sorted(RECIPES)}")
@@ -194,20 +195,23 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, d
     model, kwargs, run_info = _resolve(recipe.train)(seed=seed, epochs=epochs, device=device,
                                                      progress=progress)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    path = (Path(folder) if folder is not None else ASSETS) / f"{name}.pt"
+    if not distributed.is_main():  # under torchrun rank 0 evaluates and writes the file
+        return path
     model = quantize_(model.cpu().eval())
     metrics = _resolve(recipe.evaluate)(model) if recipe.evaluate else {}
     command = f"python -m ganlab train {name} --seed {seed} --epochs {epochs}"
     meta = {"name": name, "about": recipe.about, "command": command, "seed": seed,
             "epochs": epochs, "data": recipe.data, "train_seconds": round(seconds, 1),
             "train_cpu_seconds": round(cpu_seconds, 1),
-            "device": str(device), "threads": torch.get_num_threads(),
+            "device": str(device), "processes": distributed.world_size(),
+            "threads": torch.get_num_threads(),
             "torch": str(torch.__version__), "python": sys.version.split()[0],
             "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),
             **run_info, **metrics}
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     asset = {"format": FORMAT, "name": name, "build": recipe.build, "kwargs": kwargs,
              "state_dict": state, "meta": meta}
-    path = (Path(folder) if folder is not None else ASSETS) / f"{name}.pt"
     checkpoint.save(asset, path)
     return path
 

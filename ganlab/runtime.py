@@ -45,7 +45,8 @@ def pick_device(prefer: str | None = None) -> torch.device:
 
     ``prefer`` forces one ("cpu", "cuda", "mps"); asking for one that is not available
     raises a ValueError naming the ones that are. The environment variable
-    ``GANLAB_DEVICE`` does the same without editing a notebook.
+    ``GANLAB_DEVICE`` does the same without editing a notebook. Under torchrun, CUDA
+    means the GPU of this process's ``LOCAL_RANK``.
     """
     available = ["cpu"]
     if torch.cuda.is_available():
@@ -54,11 +55,12 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         available.insert(0 if "cuda" not in available else 1, "mps")
     prefer = prefer or os.environ.get("GANLAB_DEVICE") or None
-    if prefer is None:
-        return torch.device(available[0])
-    if prefer.split(":")[0] not in available:
+    if prefer is not None and prefer.split(":")[0] not in available:
         raise ValueError(f"device {prefer!r} is not available here; available: {available}")
-    return torch.device(prefer)
+    device = torch.device(prefer or available[0])
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # torchrun: one GPU per process
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ganlab import distributed
 from ganlab.gan import (
     GANRun,
     Snapshots,
@@ -107,6 +108,7 @@ def train_sgan(G: nn.Module, D: SGANDiscriminator, unlabelled: TensorDataset, la
     ``d_supervised``, ``d_unsupervised``, ``g_loss``, ``labelled_acc`` (D's accuracy on the
     labelled minibatch) and the gradient norms. Returns a ``GANRun`` like ``train_gan``.
     """
+    distributed.require_one_process("train_sgan")
     if generator_loss not in SGAN_GENERATOR_LOSSES:
         raise ValueError(f"unknown SGAN generator loss {generator_loss!r}; choose from {SGAN_GENERATOR_LOSSES}")
     if len(labelled.tensors) != 2 or len(labelled) == 0:
@@ -167,6 +169,7 @@ def train_supervised(D: SGANDiscriminator, labelled: TensorDataset, *, epochs: i
     with the SGAN's optimiser; the ``n_classes + 1``-way head keeps its "fake" output,
     which the cross-entropy simply pushes down. Returns the ``History``.
     """
+    distributed.require_one_process("train_supervised")
     optimizer = make_optimizer(D, "adam", lr, beta1=beta1)
     D.to(device)
 

@@ -10,7 +10,10 @@
   arguments continues from the last finished epoch and ends with *exactly* the same
   weights as an uninterrupted run on the CPU, because the checkpoint stores the
   models, the optimisers, the history and every random state;
-* a clear stop, :class:`TrainingDiverged`, as soon as a reported value is NaN or inf.
+* a clear stop, :class:`TrainingDiverged`, as soon as a reported value is NaN or inf;
+* under ``torchrun``, data parallelism (``ganlab.distributed``): each of the ``W``
+  processes gets rows ``r, r + W, ...`` of every minibatch, the recorded values are
+  averaged over processes, and only rank 0 shows progress and writes checkpoints.
 
 What one optimisation step *does* is the caller's business: ``step(batch)`` receives a
 tuple of tensors on the device, updates whatever it wants and returns a dict of
@@ -31,7 +34,7 @@ from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
 from ganlab import checkpoint as ckpt
-from ganlab import runtime
+from ganlab import distributed, runtime
 
 
 class TrainingDiverged(RuntimeError):
@@ -100,13 +103,27 @@ def fit(
 
     ``on_epoch_end(epoch, history)`` is called after every epoch (e.g. to save a grid of
     samples); it must not consume random numbers if you want exact resumption.
+
+    Under ``torchrun`` (``ganlab.distributed``) ``batch_size`` is still the whole
+    minibatch: each of the ``W`` processes gets ``batch_size / W`` of its examples (rows
+    ``r, r + W, ...``), so the step must average its gradients over processes (through
+    ``distributed.data_parallel``), and the last incomplete minibatch is dropped. The
+    history holds the values averaged over processes; rank 0 alone shows the progress
+    bar and writes the checkpoint, which every rank resumes from. After every epoch
+    the processes' models are compared and a drift is an error.
     """
+    distributed.init()
+    W = distributed.world_size()
     if not isinstance(data, TensorDataset):
         raise ValueError(f"data must be a torch.utils.data.TensorDataset, got {type(data).__name__}")
     n = len(data)
     if epochs < 0 or batch_size < 1 or n == 0:
         raise ValueError(f"need epochs >= 0, batch_size >= 1 and a non-empty dataset; got "
                          f"epochs={epochs}, batch_size={batch_size}, {n} examples")
+    if batch_size % W:
+        raise ValueError(f"batch_size={batch_size} must be divisible by the {W} processes, "
+                         f"each of which takes batch_size / {W} of every minibatch")
+    drop_last = drop_last or W > 1
     batches_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
     if batches_per_epoch == 0:
         raise ValueError(f"batch_size={batch_size} with drop_last=True leaves no batch of "
@@ -122,7 +139,7 @@ def fit(
         runtime.seed_everything(seed)
 
     bar = tqdm(total=(epochs - min(start_epoch, epochs)) * batches_per_epoch, desc=desc,
-               disable=not progress, leave=True)
+               disable=not progress or not distributed.is_main(), leave=True)
     global_step = start_epoch * batches_per_epoch
     for epoch in range(start_epoch, epochs):
         for module in state.values():
@@ -130,17 +147,18 @@ def fit(
                 module.train()
         order = torch.randperm(n, generator=shuffle)
         for b in range(batches_per_epoch):
-            idx = order[b * batch_size:(b + 1) * batch_size]
+            idx = distributed.shard(order[b * batch_size:(b + 1) * batch_size])
             batch = tuple(t[idx].to(device) for t in data.tensors)
-            values = {k: float(v) for k, v in step(batch).items()}
+            values = distributed.mean_over_ranks({k: float(v) for k, v in step(batch).items()})
             _check_finite(values, epoch, global_step, history, state, checkpoint)
             history.records.append({"epoch": epoch, "step": global_step, **values})
             global_step += 1
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+        distributed.check_in_sync(state)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
-        if checkpoint is not None:
+        if checkpoint is not None and distributed.is_main():
             ckpt.save({
                 "epochs_done": epoch + 1,
                 "run": run,
@@ -244,6 +262,7 @@ def train_autoencoder(model: nn.Module, data: TensorDataset, *, epochs: int,
                       contractive_weight: float = 0.0, seed: int = 0, device="cpu",
                       checkpoint=None, progress: bool = True, desc: str | None = None) -> History:
     """Train ``model`` (an autoencoder from ``ganlab.models``) with Adam by reconstruction."""
+    distributed.require_one_process("train_autoencoder")
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     step = reconstruction_step(model, optimizer, noise_std=noise_std,
@@ -286,6 +305,7 @@ def train_vae(model: nn.Module, data: TensorDataset, *, epochs: int, batch_size:
               lr: float = 1e-3, beta: float = 1.0, seed: int = 0, device="cpu",
               checkpoint=None, progress: bool = True, desc: str | None = None) -> History:
     """Train a ``ganlab.models.VAE`` with Adam on the negative ELBO (see :func:`vae_step`)."""
+    distributed.require_one_process("train_vae")
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     return fit(vae_step(model, optimizer, beta), data, epochs=epochs, batch_size=batch_size,

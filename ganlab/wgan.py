@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ganlab import distributed
 from ganlab.gan import GANRun, Snapshots, alternate, grad_norm, moving_average, sample_noise
 from ganlab.losses import critic_loss, gradient_penalty, wasserstein_generator_loss
 
@@ -41,8 +42,12 @@ def make_wgan_optimizer(module: nn.Module, lr: float = 1e-4,
 
 
 def critic_step(G: nn.Module, f: nn.Module, optimizer: torch.optim.Optimizer,
-                x_real: torch.Tensor, z: torch.Tensor, *, gp_weight: float = 10.0) -> dict:
+                x_real: torch.Tensor, z: torch.Tensor, *, gp_weight: float = 10.0,
+                eps: torch.Tensor | None = None) -> dict:
     """One update of the critic ``f`` on ``L_f`` (module docstring); G is not updated.
+
+    ``eps`` are the penalty's interpolation weights (drawn inside
+    ``losses.gradient_penalty`` when ``None``).
 
     Returns ``critic_loss`` (the whole ``L_f``), ``wasserstein`` (``mean f(x) - mean f(G(z))``,
     the distance estimate), ``gradient_penalty`` and ``grad_norm_d``.
@@ -52,7 +57,7 @@ def critic_step(G: nn.Module, f: nn.Module, optimizer: torch.optim.Optimizer,
     real_scores, fake_scores = f(x_real), f(fake)
     gap = critic_loss(real_scores, fake_scores)
     # gp_weight = 0: no penalty (a critic kept Lipschitz another way, e.g. spectral norm)
-    penalty = gradient_penalty(f, x_real, fake, gp_weight) if gp_weight else torch.zeros((), device=x_real.device)
+    penalty = gradient_penalty(f, x_real, fake, gp_weight, eps=eps) if gp_weight else torch.zeros((), device=x_real.device)
     loss = gap + penalty
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -87,8 +92,8 @@ def train_wgan_gp(G: nn.Module, f: nn.Module, data: TensorDataset, *, epochs: in
     ``grad_norm_g``. ``f`` must score each sample on its own (no batch norm; e.g.
     ``DCGANDiscriminator("cpu28", norm="layer")``). ``gp_weight=0`` drops the penalty, for a
     critic made Lipschitz by spectral normalisation instead (``norm="spectral"``). ``ema_decay``, the snapshots,
-    ``checkpoint`` (exact resume) and ``on_epoch_end`` work as in ``ganlab.gan.train_gan``,
-    whose :class:`~ganlab.gan.GANRun` it returns.
+    ``checkpoint`` (exact resume), ``on_epoch_end`` and torchrun work as in
+    ``ganlab.gan.train_gan``, whose :class:`~ganlab.gan.GANRun` it returns.
     """
     if n_critic < 1 or m < 1:
         raise ValueError(f"need n_critic >= 1 critic steps per generator step and minibatch size "
@@ -104,11 +109,20 @@ def train_wgan_gp(G: nn.Module, f: nn.Module, data: TensorDataset, *, epochs: in
     opt_d, opt_g = make_wgan_optimizer(f, lr_d, betas), make_wgan_optimizer(G, lr_g, betas)
     G_ema = moving_average(G, ema_decay) if ema_decay is not None else None
     snapshots = Snapshots(sample_noise(G, n_snapshots, generator=torch.Generator().manual_seed(seed + 1)))
+    # under torchrun: each step averages the gradients of the player it updates (ganlab.distributed)
+    G_sync, f_sync = distributed.data_parallel(G), distributed.data_parallel(f)
+
+    def noise_share():
+        return distributed.shard(sample_noise(G, m, device=device))
+
+    def eps_share():  # the penalty's interpolation weights, drawn for the whole minibatch like the noise
+        shape = (m,) + (1,) * (data.tensors[0].dim() - 1)
+        return distributed.shard(torch.rand(shape)).to(device) if gp_weight else None
 
     return alternate(
         G, f, data, opt_d=opt_d, opt_g=opt_g, snapshots=snapshots, G_ema=G_ema, k=n_critic, m=m,
-        d_step=lambda x_real: critic_step(G, f, opt_d, x_real, sample_noise(G, m, device=device),
-                                          gp_weight=gp_weight),
-        g_step=lambda: wgan_generator_step(G, f, opt_g, sample_noise(G, m, device=device)),
+        d_step=lambda x_real: critic_step(G, f_sync, opt_d, x_real, noise_share(), gp_weight=gp_weight,
+                                          eps=eps_share()),
+        g_step=lambda: wgan_generator_step(G_sync, f, opt_g, noise_share()),
         epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
         desc=desc or "WGAN-GP", on_epoch_end=on_epoch_end)

@@ -7,7 +7,7 @@ rendered live or as a text repr, whether a failed check shows its hint or a trac
 whether a notebook is marked modified the moment it opens.
 
 One JupyterLab server (fast mode, ``GANLAB_FAST=1``) serves a temporary copy of
-``notebooks/`` and ``assignments/`` for the whole test session, so running cells never
+``notebooks/`` and ``assignments/`` for all the tests of this module, so running cells never
 touches the committed files. Chromium and chromedriver come from Debian (``apt-get
 install chromium chromium-driver``); selenium is pointed at them, so nothing is
 downloaded. Without them these tests skip, except under ``CI=true``, where they must run.
@@ -207,18 +207,30 @@ class Lab:
         self.tabs.pop(path, None)
         self.executed.pop(path, None)
 
+    def kernels(self) -> list[str]:
+        """The ids of the kernels this server runs."""
+        with urllib.request.urlopen(f"{self.url}/api/kernels?token={TOKEN}", timeout=10) as reply:
+            return [kernel["id"] for kernel in json.load(reply)]
+
     def quit(self) -> None:
+        """Close the browser, shut down every kernel (a stopped server leaves its kernels running), stop."""
         try:
             self.driver.quit()
         finally:
-            self.server.terminate()
             try:
-                self.server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.server.kill()
+                for kernel in self.kernels():
+                    request = urllib.request.Request(f"{self.url}/api/kernels/{kernel}?token={TOKEN}",
+                                                     method="DELETE")
+                    urllib.request.urlopen(request, timeout=30).close()
+            finally:
+                self.server.terminate()
+                try:
+                    self.server.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.server.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one server for the browser tests, stopped (with its kernels) after them
 def lab(tmp_path_factory):
     require(Path(shutil.which("chromium") or "/usr/bin/chromium"),
             "the browser tests need Debian's chromium (apt-get install chromium chromium-driver)")

@@ -108,3 +108,63 @@ def test_seconds_per_iteration_times_without_training_the_models(one_thread):
     assert all(torch.equal(a, b) for a, b in zip(before, G.parameters(), strict=True))
     with pytest.raises(ValueError, match="repeats"):
         seconds_per_iteration(G, D, torch.zeros(2, 1, 28, 28), repeats=0)
+
+
+# --- paper64 in RGB (Unit 05 on your own faces) --------------------------------------------
+
+def _paper64_parameters(channels: int) -> tuple[int, int]:
+    """Parameter counts of paper64's layout, from the layer formulas.
+
+    A k x k (transposed) convolution from c_in to c_out maps has c_in * c_out * k^2 weights
+    (+ c_out biases where it has them); a batch norm over c maps has 2c (scale, shift).
+    G: z = 100 -> 512 -> 256 -> 128 -> 64 -> channels, 4x4 kernels, no biases, BN on the 4
+    hidden layers. D: channels -> 64 -> 128 -> 256 -> 512 -> 1, 4x4 kernels, no biases but
+    the logit's one, BN on the 3 middle layers (none on the input layer).
+    """
+    g_widths, d_widths = [100, 512, 256, 128, 64, channels], [channels, 64, 128, 256, 512, 1]
+    pairs = lambda w: sum(a * b for a, b in zip(w[:-1], w[1:], strict=True))
+    g = 4 * 4 * pairs(g_widths) + 2 * sum(g_widths[1:-1])
+    d = 4 * 4 * pairs(d_widths) + 1 + 2 * sum(d_widths[2:-1])
+    return g, d
+
+
+def test_paper64_rgb_shapes_guidelines_and_parameter_counts():
+    from ganlab.models.dcgan import guidelines
+
+    torch.manual_seed(0)
+    G, D = DCGANGenerator("paper64", channels=3), DCGANDiscriminator("paper64", channels=3)
+    G.eval()
+    images = G(torch.randn(2, 100))
+    assert images.shape == (2, 3, 64, 64) and images.min() >= -1 and images.max() <= 1
+    assert D(images).shape == (2,)
+    assert all(row[net] is not False for row in guidelines(G, D) for net in ("G", "D"))
+    count = lambda net: sum(p.numel() for p in net.parameters())
+    assert (count(G), count(D)) == _paper64_parameters(3)
+    assert (count(DCGANGenerator("paper64")), count(DCGANDiscriminator("paper64"))) == _paper64_parameters(1)
+    # only G's output layer and D's input layer grow: by (3 - 1) * 64 * 4 * 4 weights each
+    assert count(G) - count(DCGANGenerator("paper64")) == 2 * 64 * 16
+    assert count(D) - count(DCGANDiscriminator("paper64")) == 2 * 64 * 16
+    with pytest.raises(ValueError, match=r"expects images of shape \(N, 3, 64, 64\), got \(2, 1, 64, 64\)"):
+        D(torch.randn(2, 1, 64, 64))
+    with pytest.raises(ValueError, match="channels must be a positive integer"):
+        DCGANGenerator("paper64", channels=0)
+
+
+def test_paper64_rgb_trains_a_step_on_a_folder_of_images(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ganlab.data import load_images
+
+    rng = np.random.default_rng(0)
+    for k in range(8):  # 8 photos of assorted sizes and aspect ratios
+        w, h = rng.integers(40, 120, size=2)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / f"{k}.jpg")
+    data = load_images(f"folder:{tmp_path}", "all", size=64, channels=3)
+    assert data.tensors[0].shape == (8, 3, 64, 64)
+    torch.manual_seed(0)
+    G, D = DCGANGenerator("paper64", channels=3), DCGANDiscriminator("paper64", channels=3)
+    run = train_gan(G, D, data, epochs=1, m=4, progress=False, n_snapshots=2)
+    assert len(run.history) == 2 and run.snapshots[0].shape == (2, 3, 64, 64)
+    for key in ("d_loss", "g_loss"):
+        assert np.isfinite(run.history[key]).all(), key

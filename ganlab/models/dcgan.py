@@ -25,6 +25,11 @@ Three presets (``PRESETS``):
   to 32 and 64 maps, then a 7x7 convolution to the logit.
 
 Generators take ``z`` of shape ``(N, latent_dim)``; discriminators return logits ``(N,)``.
+
+Every preset takes ``channels`` (G's output maps, D's input maps; default 1, the digits):
+``channels=3`` gives the RGB networks, e.g. ``paper64`` for faces loaded with
+``load_images("folder:PATH", "all", size=64, channels=3)`` (CelebA, as in the paper). Only
+G's last and D's first layer change, each by ``(channels - 1) * 64 * 4 * 4`` weights.
 """
 
 from __future__ import annotations
@@ -42,6 +47,12 @@ def _check_preset(preset: str) -> str:
     if preset not in PRESETS:
         raise ValueError(f"unknown DCGAN preset {preset!r}; choose from {PRESETS}")
     return preset
+
+
+def _check_channels(channels) -> int:
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+        raise ValueError(f"channels must be a positive integer (1: grayscale, 3: RGB), got {channels!r}")
+    return channels
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -120,7 +131,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, preset: str = "cpu28", channels: int = 1):
         super().__init__()
-        self.preset = _check_preset(preset)
+        self.preset, channels = _check_preset(preset), _check_channels(channels)
         self.latent_dim, self.image_size, self.channels = LATENT_DIM[preset], IMAGE_SIZE[preset], channels
         z = self.latent_dim
         if preset == "tutorial28":
@@ -159,7 +170,7 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self, preset: str = "cpu28", channels: int = 1, norm: str = "batch"):
         super().__init__()
-        self.preset = _check_preset(preset)
+        self.preset, channels = _check_preset(preset), _check_channels(channels)
         if norm not in NORMS:
             raise ValueError(f"unknown discriminator norm {norm!r}; choose from {NORMS}")
         if norm != "batch" and preset != "cpu28":
