@@ -45,22 +45,13 @@ from ganlab.gan import (
     moving_average,
     snapshot_epoch,
 )
+from ganlab.inference import batched, evaluating
 from ganlab.losses import discriminator_loss, generator_loss
-from ganlab.models.autoencoders import check_codes, check_images
 from ganlab.models.dcgan import cpu28_generator_layers, cpu28_trunk_layers, dcgan_init
 from ganlab.train import History, fit
+from ganlab.validate import check_codes, check_image_shape, check_labels
 
 KINDS = ("cgan", "acgan")
-
-
-def check_labels(y: torch.Tensor, n: int, n_classes: int) -> None:
-    """``y`` must be ``n`` integer class labels in ``[0, n_classes)``."""
-    if not isinstance(y, torch.Tensor) or y.shape != (n,) or y.is_floating_point():
-        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"expected labels y of shape ({n},) with integer classes, got {shape}"
-                         f"{' of floats' if isinstance(y, torch.Tensor) and y.is_floating_point() else ''}")
-    if n and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes}), got {y.min().item()} .. {y.max().item()}")
 
 
 class ConditionalGenerator(nn.Module):
@@ -94,7 +85,7 @@ class ConditionalDiscriminator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        check_images(x, (1, 28, 28))
+        check_image_shape(x, (1, 28, 28))
         check_labels(y, len(x), self.n_classes)
         planes = F.one_hot(y, self.n_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, 28, 28)
         return self.logit(self.body(torch.cat([x, planes], dim=1))).flatten()
@@ -112,7 +103,7 @@ class ACGANDiscriminator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        check_images(x, (1, 28, 28))
+        check_image_shape(x, (1, 28, 28))
         h = self.body(x)
         return self.source(h).flatten(), self.classes(h).flatten(1)
 
@@ -223,14 +214,11 @@ def class_agreement(G: ConditionalGenerator, classifier: nn.Module, n_per_class:
     Rows sum to 1; its trace / n_classes is the fraction of samples drawn as asked
     (0.1 for a generator that ignores its label, with 10 balanced classes).
     """
-    was_training = G.training
-    G.eval()
     generator = torch.Generator().manual_seed(seed)
     y = torch.arange(G.n_classes).repeat_interleave(n_per_class)
     z = torch.randn(len(y), G.latent_dim, generator=generator)
-    predicted = torch.cat([classifier(G(zc.to(device), yc.to(device))).argmax(1).cpu()
-                           for zc, yc in zip(z.split(500), y.split(500), strict=True)])
-    G.train(was_training)
+    with evaluating(G):
+        predicted = batched(lambda z, y: classifier(G(z, y)).argmax(1), z, y, device=device)
     counts = torch.zeros(G.n_classes, G.n_classes)
     counts.index_put_((y, predicted), torch.ones(len(y)), accumulate=True)
     return counts / n_per_class

@@ -45,6 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from ganlab.validate import check_pixel_range
+
 #: Where the real MNIST test set (t10k, 10,000 digits) lives next to the project for tests
 #: and CI; students do not have it. ``$GANLAB_MNIST_T10K`` points elsewhere.
 T10K_ENV = "GANLAB_MNIST_T10K"
@@ -53,38 +55,6 @@ SHARED_T10K = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-t
 #: The accuracies the shipped classifiers must reach (``tests/test_features.py`` checks them).
 DIGIT_T10K_TARGET = 0.97
 FASHION_TEST_TARGET = 0.90
-
-#: Tolerance of the ``[-1, 1]`` range check (float rounding of a ``tanh`` output).
-RANGE_TOLERANCE = 1e-3
-
-
-def check_images(x, *, channels: tuple[int, ...] = (1,), size: int | None = 28,
-                 who: str = "the feature extractor") -> torch.Tensor:
-    """Raise a ValueError unless ``x`` is a float tensor ``(N, C, H, W)`` with values in [-1, 1].
-
-    ``channels`` lists the allowed ``C``; ``size`` (if given) is the required ``H = W``.
-    Returns ``x`` unchanged.
-    """
-    shape = "(N, {}, {}, {})".format("|".join(map(str, channels)),
-                                     size if size else "H", size if size else "W")
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{who} expects a torch.Tensor of images {shape}, got {type(x).__name__}")
-    if x.dim() == 3 and 1 in channels:
-        raise ValueError(f"{who} expects images of shape {shape}, got {tuple(x.shape)}; "
-                         "add the channel axis with x.unsqueeze(1)")
-    if x.dim() != 4 or x.shape[1] not in channels or (size and tuple(x.shape[2:]) != (size, size)):
-        raise ValueError(f"{who} expects images of shape {shape}, got {tuple(x.shape)}")
-    if len(x) == 0:
-        raise ValueError(f"{who} got an empty batch of images {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise ValueError(f"{who} expects float images in [-1, 1], got dtype {x.dtype}; "
-                         "convert 0..255 pixels with x.float() / 127.5 - 1")
-    lo, hi = x.detach().min().item(), x.detach().max().item()
-    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-        hint = " (images in [0, 1]? use 2 * x - 1)" if lo >= 0 else ""
-        raise ValueError(f"{who} expects images with values in [-1, 1], got values in "
-                         f"[{lo:.3g}, {hi:.3g}]{hint}")
-    return x
 
 
 # --- the small domain classifier -------------------------------------------------------------
@@ -136,7 +106,7 @@ class Classifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate activations ``phi(x)``, shape ``(N, feature_dim)``, all >= 0."""
-        check_images(x, who="Classifier")
+        check_pixel_range(x, who="Classifier")
         return self.pool(self.body(x))
 
     def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -576,7 +546,7 @@ class InceptionFeatures(nn.Module):
     @staticmethod
     def prepare(x: torch.Tensor) -> torch.Tensor:
         """Images ``(N, 1|3, H, W)`` in [-1, 1] -> what the network eats: ``(N, 3, 299, 299)``."""
-        check_images(x, channels=(1, 3), size=None, who="InceptionFeatures")
+        check_pixel_range(x, channels=(1, 3), size=None, who="InceptionFeatures")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return F.interpolate(x.float(), size=(299, 299), mode="bilinear", align_corners=False)

@@ -46,7 +46,8 @@ from torch.utils.data import TensorDataset
 
 from ganlab import distributed, toy
 from ganlab.diffaugment import augmentation, identity
-from ganlab.losses import check_generator_loss, discriminator_loss, generator_loss
+from ganlab.inference import evaluating
+from ganlab.losses import check_loss_kind, discriminator_loss, generator_loss
 from ganlab.train import History, fit
 
 OPTIMIZERS = ("adam", "sgd")
@@ -174,11 +175,8 @@ class Snapshots:
     def take(self, G: nn.Module) -> None:
         device = next(G.parameters()).device
         inputs = [t.to(device) for t in (self.fixed_noise, self.fixed_labels) if t is not None]
-        was_training = G.training
-        G.eval()
-        with torch.no_grad():
+        with evaluating(G):
             self.images.append(G(*inputs).cpu())
-        G.train(was_training)
 
     def state_dict(self) -> dict:
         return {"fixed_noise": self.fixed_noise, "fixed_labels": self.fixed_labels,
@@ -241,7 +239,7 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     if not 0 < real_label <= 1:
         raise ValueError(f"real_label must be in (0, 1] (1: no smoothing, 0.9: one-sided "
                          f"smoothing), got {real_label}")
-    check_generator_loss(loss)
+    check_loss_kind(loss)
     augment_fn = augmentation(augment)
     G.to(device)
     D.to(device)

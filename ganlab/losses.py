@@ -203,8 +203,12 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     return real.mean() + F.softplus(fake_logits).mean()
 
 
-def check_generator_loss(kind: str) -> str:
-    """Return ``kind`` if it names one of :data:`GENERATOR_LOSSES`; else a ValueError listing them."""
+def check_loss_kind(kind: str) -> str:
+    """Return ``kind`` if it names a generator cost of :data:`GENERATOR_LOSSES`; else a ValueError listing them.
+
+    ``kind`` is the second argument of :func:`generator_loss` (and the ``loss`` option of
+    ``ganlab.gan.train_gan``).
+    """
     if kind not in GENERATOR_LOSSES:
         raise ValueError(f"unknown generator loss {kind!r}; choose from {GENERATOR_LOSSES}")
     return kind
@@ -223,7 +227,7 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
       is concentrated on the few samples D already believes are real.
     """
     _check_logits(fake_logits)
-    check_generator_loss(kind)
+    check_loss_kind(kind)
     if kind == "minimax":
         return -F.softplus(fake_logits).mean()
     if kind == "non_saturating":

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from ganlab.validate import positive_int
+
 ArrayLike = torch.Tensor | np.ndarray
 EPS64 = float(np.finfo(np.float64).eps)
 
@@ -83,12 +85,6 @@ def _pair(a, b, names: tuple[str, str], min_rows: tuple[int, int] = (2, 2),
         raise ValueError(f"{names[0]} and {names[1]} must have the same feature dimension d, "
                          f"got {a.shape[1]} and {b.shape[1]}")
     return a, b
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _squared_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -272,7 +268,7 @@ def fid_from_images(real_images: ArrayLike, fake_images: ArrayLike,
     An ``nn.Module`` in training mode is refused: batch norm and dropout would make
     each image's features depend on its batch. Call ``extractor.eval()`` first.
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     if not callable(extractor):
         raise ValueError(f"extractor must be callable (images -> features), got "
                          f"{type(extractor).__name__}")
@@ -319,7 +315,7 @@ def inception_score(logits: ArrayLike, splits: int = 10,
     std is this one times ``sqrt(splits / (splits - 1))``.) The original uses 50,000
     samples in 10 splits; IS from fewer samples is biased, compare only at equal ``N``.
     """
-    splits = _positive_int(splits, "splits")
+    splits = positive_int(splits, "splits")
     x = _as_float64(logits, "logits")
     if x.dim() != 2:
         raise ValueError(f"logits must have shape (N, C): one row of class scores per sample, "
@@ -404,8 +400,8 @@ def kid(real_features: ArrayLike, fake_features: ArrayLike, subsets: int = 100,
 
     Cost: ``subsets`` times three ``m x m`` kernel matrices, ``6 subsets m^2 d`` flops.
     """
-    subsets = _positive_int(subsets, "subsets")
-    subset_size = _positive_int(subset_size, "subset_size", minimum=2)
+    subsets = positive_int(subsets, "subsets")
+    subset_size = positive_int(subset_size, "subset_size", minimum=2)
     real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"))
     real, fake = _canonical_order(real), _canonical_order(fake)
     m = min(subset_size, real.shape[0], fake.shape[0])
@@ -460,8 +456,8 @@ def precision_recall(real_features: ArrayLike, fake_features: ArrayLike, k: int 
     Distances are computed ``batch_size`` rows at a time, so memory is
     ``batch_size * max(N, M) * 8`` bytes (80 MB for the default and 10,000 samples).
     """
-    k = _positive_int(k, "k")
-    batch_size = _positive_int(batch_size, "batch_size")
+    k = positive_int(k, "k")
+    batch_size = positive_int(batch_size, "batch_size")
     real, fake = _pair(real_features, fake_features, ("real_features", "fake_features"),
                        min_rows=(k + 1, k + 1))
     real_radii2 = _knn_radii(real, k, batch_size)
@@ -476,7 +472,7 @@ def precision_recall(real_features: ArrayLike, fake_features: ArrayLike, k: int 
 def _parzen_log_likelihoods(samples, test, sigmas: Sequence[float], batch_size: int,
                             names: tuple[str, str]) -> torch.Tensor:
     """``log p_hat_sigma(x)`` for each sigma (rows) and each test point (columns)."""
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     s, t = _pair(samples, test, names, min_rows=(1, 1), flatten=True)
     sig = torch.as_tensor(np.asarray(sigmas, dtype=np.float64).reshape(-1), device=s.device)
     if sig.numel() == 0 or not (torch.isfinite(sig).all() and (sig > 0).all()):
@@ -551,8 +547,8 @@ def nearest_neighbours(queries: ArrayLike, reference: ArrayLike, k: int = 1,
     matrix product; the returned distances are then recomputed directly from
     ``q - r_i``, so an exact copy gives exactly 0.
     """
-    k = _positive_int(k, "k")
-    batch_size = _positive_int(batch_size, "batch_size")
+    k = positive_int(k, "k")
+    batch_size = positive_int(batch_size, "batch_size")
     q, r = _pair(queries, reference, ("queries", "reference"), min_rows=(1, k), flatten=True)
     all_d, all_i = [], []
     for start in range(0, q.shape[0], batch_size):

@@ -1,4 +1,4 @@
-"""Pretrained models shipped inside the package, and the recipes that reproduce them.
+"""Pretrained models shipped inside the package, and how each was made.
 
 Every default-mode model of the course that a later unit builds on is trained once on
 ``mnist-5k`` (the 4,500 training digits) and shipped in ``ganlab/assets/`` so that a
@@ -15,10 +15,13 @@ notebook can *load* it instead of training it, and Unit 06 can evaluate them all
 For a GAN the shipped model is its generator. Each asset records how it was made
 (command, seed, epochs, data, wall and CPU seconds, library versions, final losses and the recipe's
 own evaluation) and one command re-creates it: ``python -m ganlab train NAME``.
+:data:`RECIPES` says, for each name, the model's class, its training function (those of
+the generative models are in ``ganlab.recipes``, the classifiers' in ``ganlab.features``),
+its epochs, data and evaluation.
 
 Asset format (one ``NAME.pt`` file, loadable with ``torch.load(weights_only=True)``)::
 
-    {"format": 1, "name": str, "build": "module:callable", "kwargs": {...},
+    {"format": 1, "name": str, "build": "module:Class", "kwargs": {...},
      "state_dict": {...}, "meta": {...}}
 
 Floating-point weights are stored in float16 (half the size; the outputs change by
@@ -28,18 +31,22 @@ Floating-point weights are stored in float16 (half the size; the outputs change 
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ganlab import checkpoint, distributed, recipes
+from ganlab import checkpoint, distributed, features, quality, recipes
+from ganlab.models.autoencoders import Autoencoder
+from ganlab.models.dcgan import DCGANGenerator
+from ganlab.models.gan import MLPGenerator
+from ganlab.models.vae import VAE
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 FORMAT = 1
@@ -49,62 +56,66 @@ FORMAT = 1
 class Recipe:
     """How to build and train one shipped model.
 
-    ``train`` is a ``"module:function"`` path to ``f(seed, epochs, device, progress)``
-    returning ``(model, kwargs, info)``: the trained model, the keyword arguments that
-    ``build`` needs to re-create it, and a dict of facts about the run (final losses).
-    ``evaluate`` (optional) maps the model, rounded as shipped, to a dict of numbers.
+    ``build`` is the model's class; the asset records it as ``"module:Class"``.
+    ``train(seed, epochs, device, progress)`` returns ``(model, kwargs, info)``: the
+    trained model, the keyword arguments that ``build`` needs to re-create it, and a dict
+    of facts about the run (final losses). ``evaluate`` (optional) maps the model, rounded
+    as shipped, to a dict of numbers.
     """
 
-    build: str
-    train: str
+    build: type[nn.Module]
+    train: Callable[..., tuple[nn.Module, dict, dict]]
     epochs: int
     data: str
     about: str
-    evaluate: str | None = None
+    evaluate: Callable[[nn.Module], dict] | None = None
 
-
-WGAN_EPOCHS, WGAN_LR = 60, 5e-4    # Unit 07's shipped WGAN-GP
 
 RECIPES: dict[str, Recipe] = {
     "autoencoder": Recipe(
-        "ganlab.models.autoencoders:Autoencoder", "ganlab.pretrained:train_autoencoder_recipe",
+        Autoencoder, recipes.train_autoencoder_recipe,
         30, "mnist-5k train split (4,500 digits)",
         "Unit 01 MLP autoencoder 784-512-256-16, MSE, Adam 1e-3"),
     "vae": Recipe(
-        "ganlab.models.vae:VAE", "ganlab.pretrained:train_vae_recipe",
+        VAE, recipes.train_vae_recipe,
         50, "mnist-5k train split (4,500 digits), binarised at 0",
         "Unit 02 Bernoulli VAE, MLP 784-512-256-16, Adam 1e-3"),
     "mlp-gan": Recipe(
-        "ganlab.models.gan:MLPGenerator", "ganlab.pretrained:train_mlp_gan_recipe",
+        MLPGenerator, recipes.train_mlp_gan_recipe,
         recipes.final("mlp-gan").epochs, "mnist-5k train split (4,500 digits)",
         "Unit 03 MLP GAN generator, the last step of ganlab.recipes.STEPS['mlp-gan']: "
         + recipes.final("mlp-gan").describe(),
-        evaluate="ganlab.quality:evaluate_generator"),
+        evaluate=quality.evaluate_generator),
     "dcgan-cpu28": Recipe(
-        "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_dcgan_recipe",
+        DCGANGenerator, recipes.train_dcgan_recipe,
         recipes.final("dcgan-cpu28").epochs, "mnist-5k train split (4,500 digits)",
         "Unit 05 DCGAN generator, the last step of ganlab.recipes.STEPS['dcgan-cpu28']: "
         + recipes.final("dcgan-cpu28").describe(),
-        evaluate="ganlab.quality:evaluate_generator"),
+        evaluate=quality.evaluate_generator),
     "wgan-gp-cpu28": Recipe(
-        "ganlab.models.dcgan:DCGANGenerator", "ganlab.pretrained:train_wgan_recipe",
-        WGAN_EPOCHS, "mnist-5k train split (4,500 digits)",
+        DCGANGenerator, recipes.train_wgan_recipe,
+        recipes.WGAN_EPOCHS, "mnist-5k train split (4,500 digits)",
         f"Unit 07 WGAN-GP generator: cpu28 G against a cpu28 critic with layer norm, gradient "
-        f"penalty 10, n_critic 5, Adam lr {WGAN_LR:g} betas (0, 0.9), m = 64; meta 'curve' holds "
+        f"penalty 10, n_critic 5, Adam lr {recipes.WGAN_LR:g} betas (0, 0.9), m = 64; meta 'curve' holds "
         "(epoch, critic's W estimate, FID of 500 samples) after every epoch",
-        evaluate="ganlab.quality:evaluate_generator"),
+        evaluate=quality.evaluate_generator),
     # Unit 06's feature extractors for MNIST-domain metrics (FID, KID, precision/recall, IS)
     "digit-classifier": Recipe(
-        "ganlab.features:Classifier", "ganlab.features:train_digit_classifier",
+        features.Classifier, features.train_digit_classifier,
         6, "mnist-5k train split (4,500 digits)",
         "Unit 06 digit classifier: features for FID/KID/PR, logits for IS",
-        evaluate="ganlab.features:evaluate_digit_classifier"),
+        evaluate=features.evaluate_digit_classifier),
     "fashion-classifier": Recipe(
-        "ganlab.features:Classifier", "ganlab.features:train_fashion_classifier",
+        features.Classifier, features.train_fashion_classifier,
         4, "Fashion-MNIST train split (60,000 images, Debian's dataset-fashion-mnist)",
         "Unit 06 Fashion-MNIST classifier: features for FID/KID/PR, logits for IS",
-        evaluate="ganlab.features:evaluate_fashion_classifier"),
+        evaluate=features.evaluate_fashion_classifier),
 }
+
+
+def _build_path(build: type) -> str:
+    """The ``"module:Class"`` an asset records for the class ``build``."""
+    return f"{build.__module__}:{build.__qualname__}"
 
 
 def available(folder: str | os.PathLike | None = None) -> list[str]:
@@ -125,22 +136,18 @@ def _asset(name: str, folder) -> dict:
     except Exception as error:  # a truncated or foreign file: say which and what to do
         raise ValueError(f"cannot read {path} ({type(error).__name__}); re-create it with "
                          f"`python -m ganlab train {name}`") from None
-    if not isinstance(asset, dict) or asset.get("format") != FORMAT or asset.get("name") != name:
+    if (not isinstance(asset, dict) or asset.get("format") != FORMAT or asset.get("name") != name
+            or asset.get("build") != _build_path(RECIPES[name].build)):
         raise ValueError(f"{path} is not a ganlab pretrained asset for {name!r} (format "
-                         f"{FORMAT}); re-create it with "
+                         f"{FORMAT}, a {_build_path(RECIPES[name].build)}); re-create it with "
                          f"`python -m ganlab train {name}`")
     return asset
-
-
-def _resolve(path: str):
-    module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 def load(name: str, folder: str | os.PathLike | None = None, device="cpu") -> nn.Module:
     """The pretrained model ``name``, in eval mode on ``device`` (weights cast to float32)."""
     asset = _asset(name, folder)
-    model = _resolve(asset["build"])(**asset["kwargs"])
+    model = RECIPES[name].build(**asset["kwargs"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in asset["state_dict"].items()}
     model.load_state_dict(state)
     return model.to(device).eval()
@@ -192,14 +199,13 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, d
     if epochs < 1:
         raise ValueError(f"need epochs >= 1, got {epochs}")
     start, cpu_start = time.perf_counter(), time.process_time()
-    model, kwargs, run_info = _resolve(recipe.train)(seed=seed, epochs=epochs, device=device,
-                                                     progress=progress)
+    model, kwargs, run_info = recipe.train(seed=seed, epochs=epochs, device=device, progress=progress)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     path = (Path(folder) if folder is not None else ASSETS) / f"{name}.pt"
     if not distributed.is_main():  # under torchrun rank 0 evaluates and writes the file
         return path
     model = quantize_(model.cpu().eval())
-    metrics = _resolve(recipe.evaluate)(model) if recipe.evaluate else {}
+    metrics = recipe.evaluate(model) if recipe.evaluate else {}
     command = f"python -m ganlab train {name} --seed {seed} --epochs {epochs}"
     meta = {"name": name, "about": recipe.about, "command": command, "seed": seed,
             "epochs": epochs, "data": recipe.data, "train_seconds": round(seconds, 1),
@@ -210,99 +216,7 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, folder=None, d
             "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"),
             **run_info, **metrics}
     state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
-    asset = {"format": FORMAT, "name": name, "build": recipe.build, "kwargs": kwargs,
+    asset = {"format": FORMAT, "name": name, "build": _build_path(recipe.build), "kwargs": kwargs,
              "state_dict": state, "meta": meta}
     checkpoint.save(asset, path)
     return path
-
-
-# --- the recipes: the default-mode models of the notebooks ------------------------------
-
-
-def _final(history, keys) -> dict:
-    return {f"final_{key}": round(float(history.epoch_mean(key)[-1]), 4) for key in keys}
-
-
-def train_autoencoder_recipe(seed, epochs, device, progress):
-    """Unit 01's MLP autoencoder (``Autoencoder(16, (512, 256))``, MSE, Adam 1e-3)."""
-    from ganlab.data import load_images
-    from ganlab.models.autoencoders import Autoencoder
-    from ganlab.runtime import seed_everything
-    from ganlab.train import batched, train_autoencoder
-
-    seed_everything(seed)
-    kwargs = {"latent_dim": 16, "hidden": (512, 256)}
-    model = Autoencoder(**kwargs)
-    history = train_autoencoder(model, load_images("mnist-5k", "train"), epochs=epochs,
-                                device=device, seed=seed, progress=progress, desc="autoencoder")
-    x_test = load_images("mnist-5k", "test").tensors[0]
-    test_mse = ((batched(model, x_test, device=device) - x_test) ** 2).mean().item()
-    return model, kwargs, {**_final(history, ["loss"]), "test_mse": round(test_mse, 5)}
-
-
-def train_vae_recipe(seed, epochs, device, progress):
-    """Unit 02's Bernoulli VAE (``VAE(16, "bernoulli", "mlp", (512, 256))``) on binarised digits."""
-    from torch.utils.data import TensorDataset
-
-    from ganlab.data import binarize, load_images
-    from ganlab.models.vae import VAE
-    from ganlab.runtime import seed_everything
-    from ganlab.train import train_vae
-
-    seed_everything(seed)
-    train_set = load_images("mnist-5k", "train")
-    kwargs = {"latent_dim": 16, "likelihood": "bernoulli", "arch": "mlp", "hidden": (512, 256)}
-    model = VAE(**kwargs)
-    history = train_vae(model, TensorDataset(binarize(train_set.tensors[0]), train_set.tensors[1]),
-                        epochs=epochs, device=device, seed=seed, progress=progress, desc="vae")
-    model.eval()
-    x_test = binarize(load_images("mnist-5k", "test").tensors[0]).to(device)
-    with torch.no_grad():
-        test_elbo = model.elbo(x_test, torch.Generator().manual_seed(seed))["elbo"].mean().item()
-    return model, kwargs, {**_final(history, ["elbo", "kl"]), "test_elbo": round(test_elbo, 2)}
-
-
-def _train_step_recipe(name, seed, epochs, device, progress):
-    step = recipes.final(name)
-    G, _, run = recipes.train(step, seed=seed, epochs=epochs, device=device, progress=progress, desc=name)
-    return recipes.sampler(G, run), dict(step.generator), _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
-
-
-def train_mlp_gan_recipe(seed, epochs, device, progress):
-    """Unit 03's MLP GAN: the last step of ``ganlab.recipes.STEPS["mlp-gan"]``."""
-    return _train_step_recipe("mlp-gan", seed, epochs, device, progress)
-
-
-def train_dcgan_recipe(seed, epochs, device, progress):
-    """Unit 05's DCGAN ``cpu28``: the last step of ``ganlab.recipes.STEPS["dcgan-cpu28"]``."""
-    return _train_step_recipe("dcgan-cpu28", seed, epochs, device, progress)
-
-
-def train_wgan_recipe(seed, epochs, device, progress):
-    """Unit 07's WGAN-GP: ``cpu28`` G, ``cpu28`` critic with layer norm, the paper's penalty and betas.
-
-    After every epoch it records the epoch's mean critic estimate ``W_hat`` and the FID of
-    500 samples (``ganlab.quality``, seeded noise, global RNG untouched) as ``curve``.
-    """
-    from ganlab.data import load_images
-    from ganlab.features import load_extractor
-    from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
-    from ganlab.quality import digit_quality, reference_images
-    from ganlab.runtime import seed_everything
-    from ganlab.wgan import train_wgan_gp
-
-    extractor = load_extractor("digits", device=device)
-    reference = extractor.features(reference_images())
-    seed_everything(seed)
-    G, f = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28", norm="layer")
-    curve = []
-
-    def measure(epoch, history):
-        fid = digit_quality(G, 500, device=device, extractor=extractor, reference_features=reference)["fid"]
-        curve.append([epoch + 1, round(float(history.epoch_mean("wasserstein")[-1]), 4), round(float(fid), 3)])
-
-    run = train_wgan_gp(G, f, load_images("mnist-5k", "train"), epochs=epochs, m=64, lr_d=WGAN_LR,
-                        lr_g=WGAN_LR, seed=seed, device=device, progress=progress, desc="wgan-gp-cpu28",
-                        on_epoch_end=measure)
-    return G, {"preset": "cpu28"}, {**_final(run.history, ["wasserstein", "gradient_penalty", "g_loss"]),
-                                    "curve": curve}

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ganlab import metrics
-from ganlab.train import batched
+from ganlab.inference import batched, evaluating
 
 N_SAMPLES = 2000
 
@@ -66,12 +66,9 @@ def sample(model: nn.Module, n: int = N_SAMPLES, *, seed: int = 0, device="cpu")
     if not hasattr(model, "latent_dim"):
         raise ValueError(f"{type(model).__name__} has no latent_dim: pass a generator, an "
                          "autoencoder or a VAE")
-    was_training = model.training
-    model.eval()
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    images = batched(as_generator(model), z, device=device)
-    model.train(was_training)
-    return images
+    with evaluating(model):
+        return batched(as_generator(model), z, device=device)
 
 
 def digit_quality(model: nn.Module, n: int = N_SAMPLES, *, seed: int = 0, device="cpu",

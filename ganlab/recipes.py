@@ -15,13 +15,34 @@ A step that was tried and did *not* help has ``kept=False``: the next step build
 last kept one. The final step of each list is the recipe of the shipped model
 (``ganlab.pretrained``: ``mlp-gan``, ``dcgan-cpu28``), and ``benchmarks/gan_recipes.py``
 measures every step with ``ganlab.quality`` against the CPU-minutes it took.
+
+The last section holds the training function of every generative model the package
+ships (``ganlab.pretrained.RECIPES`` names them; ``python -m ganlab train NAME`` runs
+one): ``f(seed, epochs, device, progress) -> (model, kwargs, info)``, the trained model,
+the keyword arguments that re-create it and the facts recorded about the run. The
+shipped classifiers' are in ``ganlab.features``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
+from torch.utils.data import TensorDataset
+
+from ganlab.data import binarize, load_images
+from ganlab.features import load_extractor
+from ganlab.gan import train_gan
+from ganlab.inference import batched
+from ganlab.models.autoencoders import Autoencoder
+from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganlab.models.gan import MLPDiscriminator, MLPGenerator
+from ganlab.models.vae import VAE
+from ganlab.quality import digit_quality, reference_images
+from ganlab.runtime import seed_everything
+from ganlab.train import train_autoencoder, train_vae
+from ganlab.wgan import train_wgan_gp
 
 ARCHITECTURES = ("mlp", "dcgan")
 
@@ -92,12 +113,8 @@ def final(name: str) -> Step:
 def build(step: Step) -> tuple[nn.Module, nn.Module]:
     """Fresh ``(G, D)`` for ``step`` (seed torch first for reproducible weights)."""
     if step.architecture == "mlp":
-        from ganlab.models.gan import MLPDiscriminator, MLPGenerator
-
         return MLPGenerator(**step.generator), MLPDiscriminator(**step.discriminator)
     if step.architecture == "dcgan":
-        from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
-
         return DCGANGenerator(**step.generator), DCGANDiscriminator(**step.discriminator)
     raise ValueError(f"unknown architecture {step.architecture!r}; choose from {ARCHITECTURES}")
 
@@ -110,10 +127,6 @@ def train(step: Step, *, seed: int = 0, epochs: int | None = None, data=None, de
     the averaged generator is ``run.G_ema`` (:func:`sampler` picks the one to sample
     from). ``epochs`` overrides the recipe's.
     """
-    from ganlab.data import load_images
-    from ganlab.gan import train_gan
-    from ganlab.runtime import seed_everything
-
     seed_everything(seed)
     G, D = build(step)
     data = load_images("mnist-5k", "train") if data is None else data
@@ -126,3 +139,78 @@ def train(step: Step, *, seed: int = 0, epochs: int | None = None, data=None, de
 def sampler(G: nn.Module, run) -> nn.Module:
     """The generator a recipe samples from: the EMA of G's weights when it keeps one, else G."""
     return run.G_ema if run.G_ema is not None else G
+
+
+# --- the shipped models: one training function each ----------------------------------
+
+WGAN_EPOCHS, WGAN_LR = 60, 5e-4    # Unit 07's shipped WGAN-GP
+
+
+def _final(history, keys) -> dict:
+    return {f"final_{key}": round(float(history.epoch_mean(key)[-1]), 4) for key in keys}
+
+
+def train_autoencoder_recipe(seed, epochs, device, progress):
+    """Unit 01's MLP autoencoder (``Autoencoder(16, (512, 256))``, MSE, Adam 1e-3)."""
+    seed_everything(seed)
+    kwargs = {"latent_dim": 16, "hidden": (512, 256)}
+    model = Autoencoder(**kwargs)
+    history = train_autoencoder(model, load_images("mnist-5k", "train"), epochs=epochs,
+                                device=device, seed=seed, progress=progress, desc="autoencoder")
+    x_test = load_images("mnist-5k", "test").tensors[0]
+    test_mse = ((batched(model, x_test, device=device) - x_test) ** 2).mean().item()
+    return model, kwargs, {**_final(history, ["loss"]), "test_mse": round(test_mse, 5)}
+
+
+def train_vae_recipe(seed, epochs, device, progress):
+    """Unit 02's Bernoulli VAE (``VAE(16, "bernoulli", "mlp", (512, 256))``) on binarised digits."""
+    seed_everything(seed)
+    train_set = load_images("mnist-5k", "train")
+    kwargs = {"latent_dim": 16, "likelihood": "bernoulli", "arch": "mlp", "hidden": (512, 256)}
+    model = VAE(**kwargs)
+    history = train_vae(model, TensorDataset(binarize(train_set.tensors[0]), train_set.tensors[1]),
+                        epochs=epochs, device=device, seed=seed, progress=progress, desc="vae")
+    model.eval()
+    x_test = binarize(load_images("mnist-5k", "test").tensors[0]).to(device)
+    with torch.no_grad():
+        test_elbo = model.elbo(x_test, torch.Generator().manual_seed(seed))["elbo"].mean().item()
+    return model, kwargs, {**_final(history, ["elbo", "kl"]), "test_elbo": round(test_elbo, 2)}
+
+
+def _train_step_recipe(name, seed, epochs, device, progress):
+    step = final(name)
+    G, _, run = train(step, seed=seed, epochs=epochs, device=device, progress=progress, desc=name)
+    return sampler(G, run), dict(step.generator), _final(run.history, ["d_loss", "g_loss", "d_real", "d_fake"])
+
+
+def train_mlp_gan_recipe(seed, epochs, device, progress):
+    """Unit 03's MLP GAN: the last step of ``ganlab.recipes.STEPS["mlp-gan"]``."""
+    return _train_step_recipe("mlp-gan", seed, epochs, device, progress)
+
+
+def train_dcgan_recipe(seed, epochs, device, progress):
+    """Unit 05's DCGAN ``cpu28``: the last step of ``ganlab.recipes.STEPS["dcgan-cpu28"]``."""
+    return _train_step_recipe("dcgan-cpu28", seed, epochs, device, progress)
+
+
+def train_wgan_recipe(seed, epochs, device, progress):
+    """Unit 07's WGAN-GP: ``cpu28`` G, ``cpu28`` critic with layer norm, the paper's penalty and betas.
+
+    After every epoch it records the epoch's mean critic estimate ``W_hat`` and the FID of
+    500 samples (``ganlab.quality``, seeded noise, global RNG untouched) as ``curve``.
+    """
+    extractor = load_extractor("digits", device=device)
+    reference = extractor.features(reference_images())
+    seed_everything(seed)
+    G, f = DCGANGenerator("cpu28"), DCGANDiscriminator("cpu28", norm="layer")
+    curve = []
+
+    def measure(epoch, history):
+        fid = digit_quality(G, 500, device=device, extractor=extractor, reference_features=reference)["fid"]
+        curve.append([epoch + 1, round(float(history.epoch_mean("wasserstein")[-1]), 4), round(float(fid), 3)])
+
+    run = train_wgan_gp(G, f, load_images("mnist-5k", "train"), epochs=epochs, m=64, lr_d=WGAN_LR,
+                        lr_g=WGAN_LR, seed=seed, device=device, progress=progress, desc="wgan-gp-cpu28",
+                        on_epoch_end=measure)
+    return G, {"preset": "cpu28"}, {**_final(run.history, ["wasserstein", "gradient_penalty", "g_loss"]),
+                                    "curve": curve}

@@ -63,19 +63,18 @@ def pick_device(prefer: str | None = None) -> torch.device:
     return device
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy and PyTorch (CPU and every GPU) with ``seed``.
 
-    Returns a fresh ``torch.Generator`` seeded with ``seed`` for code that wants its
-    own stream (e.g. data shuffling). On the CPU the same seed gives the same numbers
-    run after run; GPU kernels may still be non-deterministic.
+    On the CPU the same seed gives the same numbers run after run; GPU kernels may still
+    be non-deterministic. Code that wants a stream of its own, untouched by the global
+    one (data shuffling, fixed noise), makes a ``torch.Generator().manual_seed(...)``.
     """
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    return torch.Generator().manual_seed(seed)
 
 
 def rng_state() -> dict:

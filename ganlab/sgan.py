@@ -29,10 +29,11 @@ from ganlab.gan import (
     sample_noise,
     snapshot_epoch,
 )
+from ganlab.inference import batched, evaluating
 from ganlab.losses import feature_matching_loss, sgan_discriminator_loss
-from ganlab.models.autoencoders import check_images
 from ganlab.models.dcgan import cpu28_trunk_layers, dcgan_init
-from ganlab.train import batched, fit
+from ganlab.train import fit
+from ganlab.validate import check_image_shape
 
 SGAN_GENERATOR_LOSSES = ("feature_matching", "non_saturating")
 
@@ -49,21 +50,19 @@ class SGANDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``h(x)``: the 64 feature maps of 7x7 the head reads, flattened to ``(N, 3136)``."""
-        check_images(x, (1, 28, 28))
+        check_image_shape(x, (1, 28, 28))
         return self.body(x).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, (1, 28, 28))
+        check_image_shape(x, (1, 28, 28))
         return self.head(self.body(x)).flatten(1)
 
 
 @torch.no_grad()
 def predict(D: SGANDiscriminator, images: torch.Tensor, device="cpu") -> torch.Tensor:
     """The class D assigns each image: ``argmax_k l_k(x)`` over the ``K`` real classes only."""
-    was_training = D.training
-    D.eval()
-    logits = batched(D, images, device=device)
-    D.train(was_training)
+    with evaluating(D):
+        logits = batched(D, images, device=device)
     return logits[:, :D.n_classes].argmax(1)
 
 

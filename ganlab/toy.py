@@ -1,39 +1,41 @@
-r"""
-# Toy distributions with exact densities
+"""Toy distributions with exact densities (Units 03, 04 and 07).
 
-The course units on GANs need data whose density $p_{data}(x)$ we know in
-closed form, so that we can compare what a generator learns, $p_g$, with the
-truth:
+The units on GANs need data whose density ``p_data(x)`` is known in closed form, so
+that what a generator learns, ``p_g``, can be compared with the truth:
 
-* 1-D Gaussians and Gaussian mixtures, for reproducing Figure 1 of
-  Goodfellow et al., *Generative Adversarial Nets* (2014), and for plotting the
-  optimal discriminator
-  $$D^*(x) = \frac{p_{data}(x)}{p_{data}(x) + p_g(x)}$$
-  on a grid of points;
-* 2-D Gaussian mixtures laid out on a ring or a grid, the standard
-  benchmarks for *mode collapse*, together with the mode-coverage measurement
-  used to report it;
-* the noise prior $p_z$ that the generator $G(z)$ transforms.
+* 1-D Gaussians and Gaussian mixtures, for reproducing Figure 1 of Goodfellow et al.,
+  *Generative Adversarial Nets* (2014), and for plotting the optimal discriminator on a
+  grid of points:
+
+      D*(x) = p_data(x) / (p_data(x) + p_g(x))
+
+* 2-D Gaussian mixtures laid out on a ring or a grid, the standard benchmarks for *mode
+  collapse*, together with the mode-coverage measurement used to report it;
+* the noise prior ``p_z`` that the generator ``G(z)`` transforms.
 
 Conventions used throughout:
 
-* **Sampling** uses torch and returns `float32` tensors on the CPU. Every
-  sampler takes an optional `torch.Generator`, so that the same seed gives the
-  same samples.
-* **Densities** (`pdf`, `log_prob`) accept numpy arrays or torch tensors and
-  return the same kind: numpy in gives numpy `float64` out (Python numbers and
-  lists count as numpy); a tensor in gives a tensor out, with the tensor's
-  floating dtype and device (integer tensors are promoted to the default float
-  dtype). The computation is differentiable when a tensor is passed.
-* Mixture densities are computed in log space with log-sum-exp, so that
-  points far from every mode give a finite `log_prob` instead of `log(0)`.
+* **Sampling** uses torch and returns ``float32`` tensors on the CPU. Every sampler
+  takes an optional ``torch.Generator``, so that the same seed gives the same samples.
+* **Densities** (``pdf``, ``log_prob``) accept NumPy arrays or torch tensors and return
+  the same kind: NumPy in gives NumPy ``float64`` out (Python numbers and lists count as
+  NumPy); a tensor in gives a tensor out, with the tensor's floating dtype and device
+  (integer tensors are promoted to the default float dtype). The computation is
+  differentiable when a tensor is passed.
+* Mixture densities are computed in log space with log-sum-exp, so that points far from
+  every mode give a finite ``log_prob`` instead of ``log(0)``.
+
+The notation: ``N(x; mu, sigma^2)`` is the normal density with mean ``mu`` and variance
+``sigma^2`` at ``x``; ``K`` is the number of components (modes) of a mixture, ``w_k``,
+``mu_k`` and ``sigma_k`` the weight, mean and standard deviation of component ``k``.
 """
 
 import math
-from numbers import Integral
 
 import numpy as np
 import torch
+
+from ganlab.validate import positive_int
 
 __all__ = [
     "NOISE_KINDS",
@@ -47,27 +49,20 @@ __all__ = [
     "ring",
 ]
 
-#: Valid values of the `kind` argument of `noise`.
+#: Valid values of the ``kind`` argument of :func:`noise`.
 NOISE_KINDS = ("normal", "uniform")
 
-# $\log \sqrt{2\pi}$, the normalising constant of a 1-D standard normal
+# log sqrt(2 pi), the normalising constant of a 1-D standard normal
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 # Tolerance for checking that mixture weights sum to one
 _WEIGHT_TOL = 1e-6
 
 
-# ## Input handling and validation helpers
-
-
-def _check_count(n, name="n"):
-    """Raise a `ValueError` unless `n` is a positive integer."""
-    if isinstance(n, bool) or not isinstance(n, Integral) or n <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
+# --- input handling and validation ------------------------------------------------------
 
 
 def _check_scalar(value, name):
-    """Convert `value` to a Python float, raising a `ValueError` unless finite."""
+    """``value`` as a Python float; a ValueError unless it is a finite number."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -78,7 +73,7 @@ def _check_scalar(value, name):
 
 
 def _check_positive(value, name):
-    """Convert `value` to a Python float, raising a `ValueError` unless $> 0$."""
+    """``value`` as a Python float; a ValueError unless it is a number > 0."""
     v = _check_scalar(value, name)
     if v <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -97,17 +92,16 @@ def _to_param(values, name):
 
 
 def _check_stds(stds, name):
-    """Raise a `ValueError` unless every standard deviation is $> 0$."""
+    """Raise a ValueError unless every standard deviation is > 0."""
     if not (stds > 0).all():
         raise ValueError(f"{name} must be > 0, got {stds.tolist()}")
     return stds
 
 
 def _check_weights(weights, n_components):
-    r"""
-    Validate mixture weights $w_k$: one per component, $w_k \ge 0$ and
-    $\sum_k w_k = 1$ (to within `1e-6`). `None` means uniform,
-    $w_k = 1/K$.
+    """Check mixture weights ``w_k``: one per component, ``w_k >= 0`` and ``sum_k w_k = 1``.
+
+    The sum may miss 1 by 1e-6. ``None`` means uniform weights, ``w_k = 1/K``.
     """
     if weights is None:
         return torch.full((n_components,), 1.0 / n_components, dtype=torch.float64)
@@ -123,12 +117,11 @@ def _check_weights(weights, n_components):
 
 
 def _as_tensor(x):
-    """
-    Convert density inputs to a floating tensor.
+    """Convert density inputs to a floating tensor.
 
-    Returns the tensor and a flag saying whether the input was a tensor; when
-    it was not (numpy array, list, Python number), the result goes back to the
-    caller as a numpy float64 array.
+    Returns the tensor and a flag saying whether the input was a tensor; when it was not
+    (NumPy array, list, Python number), the result goes back to the caller as a NumPy
+    float64 array.
     """
     if isinstance(x, torch.Tensor):
         if not x.is_floating_point():
@@ -138,32 +131,29 @@ def _as_tensor(x):
 
 
 def _like_input(t, was_tensor):
-    """Return `t` as a tensor or as a numpy float64 array, matching the input."""
+    """``t`` as a tensor or as a NumPy float64 array, matching the input."""
     return t if was_tensor else t.numpy()
 
 
 def _normal_log_pdf(x, mean, std):
-    r"""
-    Log density of a 1-D normal, elementwise (broadcasting):
-    $$\log \mathcal{N}(x; \mu, \sigma^2)
-      = -\frac{(x - \mu)^2}{2\sigma^2} - \log \sigma - \log\sqrt{2\pi}$$
+    """Log density of a 1-D normal, elementwise (broadcasting).
+
+    The formula:
+
+        log N(x; mu, sigma^2) = -(x - mu)^2 / (2 sigma^2) - log sigma - log sqrt(2 pi)
     """
     return -0.5 * ((x - mean) / std) ** 2 - torch.log(std) - _LOG_SQRT_2PI
 
 
-# ## 1-D Gaussian
+# --- 1-D Gaussian -------------------------------------------------------------------------
 
 
 class Gaussian1D:
-    r"""
-    A 1-D normal distribution
-    $$p(x) = \mathcal{N}(x; \mu, \sigma^2)
-           = \frac{1}{\sigma\sqrt{2\pi}}
-             \exp\Big(-\frac{(x - \mu)^2}{2\sigma^2}\Big)$$
+    """A 1-D normal distribution, the ``p_data`` of Figure 1 in Goodfellow et al. (2014):
 
-    The $p_{data}$ of Figure 1 in Goodfellow et al. (2014).
+        p(x) = N(x; mu, sigma^2) = exp(-(x - mu)^2 / (2 sigma^2)) / (sigma sqrt(2 pi))
 
-    * `mean` is $\mu$ and `std` is $\sigma > 0$ (both Python floats).
+    ``mean`` is ``mu`` and ``std`` is ``sigma > 0`` (both Python floats).
     """
 
     def __init__(self, mean=0.0, std=1.0):
@@ -174,42 +164,39 @@ class Gaussian1D:
         return f"Gaussian1D(mean={self.mean}, std={self.std})"
 
     def sample(self, n, generator=None):
-        r"""
-        Draw $n$ samples $x = \mu + \sigma \epsilon$, $\epsilon \sim \mathcal{N}(0, 1)$.
+        """Draw ``n`` samples ``x = mu + sigma eps``, ``eps ~ N(0, 1)``.
 
-        Returns a float32 tensor of shape `(n, 1)`.
+        Returns a float32 tensor of shape ``(n, 1)``.
         """
-        n = _check_count(n)
+        n = positive_int(n, "n")
         eps = torch.randn(n, 1, generator=generator)
         return self.mean + self.std * eps
 
     def log_prob(self, x):
-        r"""$\log \mathcal{N}(x; \mu, \sigma^2)$, elementwise, same shape as `x`."""
+        """``log N(x; mu, sigma^2)``, elementwise, same shape as ``x``."""
         t, was_tensor = _as_tensor(x)
         mean = torch.tensor(self.mean, dtype=t.dtype, device=t.device)
         std = torch.tensor(self.std, dtype=t.dtype, device=t.device)
         return _like_input(_normal_log_pdf(t, mean, std), was_tensor)
 
     def pdf(self, x):
-        r"""$\mathcal{N}(x; \mu, \sigma^2)$, elementwise, same shape as `x`."""
+        """``N(x; mu, sigma^2)``, elementwise, same shape as ``x``."""
         t, was_tensor = _as_tensor(x)
         return _like_input(torch.exp(self.log_prob(t)), was_tensor)
 
 
-# ## 1-D Gaussian mixture
+# --- 1-D Gaussian mixture -----------------------------------------------------------------
 
 
 class GaussianMixture1D:
-    r"""
-    A mixture of $K$ 1-D normals
-    $$p(x) = \sum_{k=1}^{K} w_k \, \mathcal{N}(x; \mu_k, \sigma_k^2),
-      \qquad w_k \ge 0, \quad \sum_k w_k = 1$$
+    """A mixture of ``K`` 1-D normals:
 
-    * `means` are the $\mu_k$, `stds` the $\sigma_k > 0$, and `weights` the
-      $w_k$ (uniform, $w_k = 1/K$, when `None`). All three have length $K$.
+        p(x) = sum_{k=1}^K w_k N(x; mu_k, sigma_k^2),     w_k >= 0,  sum_k w_k = 1
 
-    They are stored as float64 tensors of shape `(K,)` in the attributes
-    `means`, `stds` and `weights`.
+    ``means`` are the ``mu_k``, ``stds`` the ``sigma_k > 0`` and ``weights`` the ``w_k``
+    (uniform, ``w_k = 1/K``, when ``None``); all three have length ``K``. They are stored
+    as float64 tensors of shape ``(K,)`` in the attributes ``means``, ``stds`` and
+    ``weights``.
     """
 
     def __init__(self, means, stds, weights=None):
@@ -226,7 +213,7 @@ class GaussianMixture1D:
 
     @property
     def n_components(self):
-        """Number of components $K$."""
+        """Number of components ``K``."""
         return self.means.numel()
 
     def __repr__(self):
@@ -236,67 +223,66 @@ class GaussianMixture1D:
         )
 
     def sample_with_components(self, n, generator=None):
-        r"""
-        Ancestral sampling: first the component $k \sim \text{Categorical}(w)$,
-        then $x = \mu_k + \sigma_k \epsilon$, $\epsilon \sim \mathcal{N}(0, 1)$.
+        """Ancestral sampling: ``k ~ Categorical(w)``, then ``x = mu_k + sigma_k eps``.
 
-        Returns `(x, k)`: float32 samples of shape `(n, 1)` and the component
-        index of each sample, a LongTensor of shape `(n,)`.
+        The noise is ``eps ~ N(0, 1)``. Returns ``(x, k)``: float32 samples of shape ``(n, 1)``
+        and the component index of each sample, a LongTensor of shape ``(n,)``.
         """
-        n = _check_count(n)
+        n = positive_int(n, "n")
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, generator=generator)
         x = self.means.float()[k] + self.stds.float()[k] * eps
         return x.unsqueeze(1), k
 
     def sample(self, n, generator=None):
-        """Draw $n$ samples $x \\sim p$; a float32 tensor of shape `(n, 1)`."""
+        """Draw ``n`` samples ``x ~ p``; a float32 tensor of shape ``(n, 1)``."""
         return self.sample_with_components(n, generator)[0]
 
     def log_prob(self, x):
-        r"""
-        $$\log p(x) = \operatorname{logsumexp}_k
-          \big(\log w_k + \log \mathcal{N}(x; \mu_k, \sigma_k^2)\big)$$
-        elementwise, same shape as `x`.
+        """``log p(x)``, elementwise, same shape as ``x``.
+
+        Computed by log-sum-exp over the components:
+
+            log p(x) = logsumexp_k ( log w_k + log N(x; mu_k, sigma_k^2) )
         """
         t, was_tensor = _as_tensor(x)
         means, stds, weights = (
             p.to(dtype=t.dtype, device=t.device) for p in (self.means, self.stds, self.weights)
         )
-        # Broadcast a new trailing axis over the $K$ components
+        # Broadcast a new trailing axis over the K components
         component_log_pdf = _normal_log_pdf(t.unsqueeze(-1), means, stds)
         out = torch.logsumexp(torch.log(weights) + component_log_pdf, dim=-1)
         return _like_input(out, was_tensor)
 
     def pdf(self, x):
-        r"""$p(x) = \sum_k w_k \mathcal{N}(x; \mu_k, \sigma_k^2)$, same shape as `x`."""
+        """``p(x) = sum_k w_k N(x; mu_k, sigma_k^2)``, elementwise, same shape as ``x``."""
         t, was_tensor = _as_tensor(x)
         return _like_input(torch.exp(self.log_prob(t)), was_tensor)
 
 
-# ## 2-D Gaussian mixture
+# --- 2-D Gaussian mixture -----------------------------------------------------------------
 
 
 class GaussianMixture2D:
-    r"""
-    A mixture of $K$ isotropic 2-D normals
-    $$p(x) = \sum_{k=1}^{K} w_k \, \mathcal{N}(x; \mu_k, \sigma_k^2 I),
-      \qquad x, \mu_k \in \mathbb{R}^2$$
+    """A mixture of ``K`` isotropic 2-D normals:
+
+        p(x) = sum_{k=1}^K w_k N(x; mu_k, sigma_k^2 I),     x, mu_k in R^2
+
     with
-    $$\log \mathcal{N}(x; \mu, \sigma^2 I)
-      = -\frac{\lVert x - \mu \rVert^2}{2\sigma^2} - 2\log\sigma - \log 2\pi$$
 
-    * `means` is a `(K, 2)` array of the mode centres $\mu_k$.
-    * `std` is one $\sigma > 0$ shared by every mode, or $K$ values $\sigma_k$.
-    * `weights` are the $w_k$ (uniform when `None`).
+        log N(x; mu, sigma^2 I) = -||x - mu||^2 / (2 sigma^2) - 2 log sigma - log(2 pi)
 
-    Stored as float64 tensors: `means` `(K, 2)`, `stds` `(K,)`, `weights` `(K,)`.
+    * ``means`` is a ``(K, 2)`` array of the mode centres ``mu_k``.
+    * ``std`` is one ``sigma > 0`` shared by every mode, or ``K`` values ``sigma_k``.
+    * ``weights`` are the ``w_k`` (uniform when ``None``).
 
-    The 8-Gaussian `ring` and the 25-Gaussian `grid` built from this class are
-    the mode-collapse benchmarks of Metz et al., *Unrolled Generative
-    Adversarial Networks* (ICLR 2017) and Srivastava et al., *VEEGAN: Reducing
-    Mode Collapse in GANs using Implicit Variational Learning* (NeurIPS 2017);
-    `mode_coverage` computes the measurements those papers report.
+    Stored as float64 tensors: ``means`` ``(K, 2)``, ``stds`` ``(K,)``, ``weights`` ``(K,)``.
+
+    The 8-Gaussian :func:`ring` and the 25-Gaussian :func:`grid` built from this class are
+    the mode-collapse benchmarks of Metz et al., *Unrolled Generative Adversarial Networks*
+    (ICLR 2017) and Srivastava et al., *VEEGAN: Reducing Mode Collapse in GANs using
+    Implicit Variational Learning* (NeurIPS 2017); :meth:`mode_coverage` computes the
+    measurements those papers report.
     """
 
     def __init__(self, means, std, weights=None):
@@ -319,7 +305,7 @@ class GaussianMixture2D:
 
     @property
     def n_modes(self):
-        """Number of modes $K$."""
+        """Number of modes ``K``."""
         return self.means.shape[0]
 
     def __repr__(self):
@@ -329,41 +315,40 @@ class GaussianMixture2D:
         )
 
     def sample_with_components(self, n, generator=None):
-        r"""
-        Ancestral sampling: $k \sim \text{Categorical}(w)$, then
-        $x = \mu_k + \sigma_k \epsilon$ with $\epsilon \sim \mathcal{N}(0, I_2)$.
+        """Ancestral sampling: ``k ~ Categorical(w)``, then ``x = mu_k + sigma_k eps``.
 
-        Returns `(x, k)`: float32 samples of shape `(n, 2)` and the mode index
-        of each sample, a LongTensor of shape `(n,)`.
+        The noise is ``eps ~ N(0, I)``. Returns ``(x, k)``: float32 samples of shape ``(n, 2)``
+        and the mode index of each sample, a LongTensor of shape ``(n,)``.
         """
-        n = _check_count(n)
+        n = positive_int(n, "n")
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, 2, generator=generator)
         x = self.means.float()[k] + self.stds.float()[k].unsqueeze(1) * eps
         return x, k
 
     def sample(self, n, generator=None):
-        """Draw $n$ samples $x \\sim p$; a float32 tensor of shape `(n, 2)`."""
+        """Draw ``n`` samples ``x ~ p``; a float32 tensor of shape ``(n, 2)``."""
         return self.sample_with_components(n, generator)[0]
 
     def _points(self, points):
-        """Convert `points` to a tensor and check that the last axis has size 2."""
+        """Convert ``points`` to a tensor and check that the last axis has size 2."""
         t, was_tensor = _as_tensor(points)
         if t.dim() == 0 or t.shape[-1] != 2:
             raise ValueError(f"points must have shape (..., 2), got {tuple(t.shape)}")
         return t, was_tensor
 
     def _squared_distances(self, t):
-        r"""$\lVert x - \mu_k \rVert^2$ for every point and mode: shape `(..., K)`."""
+        """``||x - mu_k||^2`` for every point and mode: shape ``(..., K)``."""
         means = self.means.to(dtype=t.dtype, device=t.device)
         return ((t.unsqueeze(-2) - means) ** 2).sum(dim=-1)
 
     def log_prob(self, points):
-        r"""
-        $$\log p(x) = \operatorname{logsumexp}_k
-          \Big(\log w_k - \frac{\lVert x - \mu_k \rVert^2}{2\sigma_k^2}
-               - 2\log\sigma_k - \log 2\pi\Big)$$
-        for `points` of shape `(..., 2)`; the result has shape `(...)`.
+        """``log p(x)`` for ``points`` of shape ``(..., 2)``; the result has shape ``(...)``.
+
+        Computed by log-sum-exp over the modes:
+
+            log p(x) = logsumexp_k ( log w_k - ||x - mu_k||^2 / (2 sigma_k^2)
+                                     - 2 log sigma_k - log(2 pi) )
         """
         t, was_tensor = self._points(points)
         stds = self.stds.to(dtype=t.dtype, device=t.device)
@@ -377,52 +362,54 @@ class GaussianMixture2D:
         return _like_input(out, was_tensor)
 
     def pdf(self, points):
-        r"""$p(x) = \sum_k w_k \mathcal{N}(x; \mu_k, \sigma_k^2 I)$; shape `(...)`."""
+        """``p(x) = sum_k w_k N(x; mu_k, sigma_k^2 I)``; shape ``(...)``."""
         t, was_tensor = self._points(points)
         return _like_input(torch.exp(self.log_prob(t)), was_tensor)
 
     def nearest_mode(self, points):
-        r"""
-        Index of the closest mode centre in Euclidean distance,
-        $$\hat k(x) = \arg\min_k \lVert x - \mu_k \rVert$$
-        for `points` of shape `(n, 2)` (or `(..., 2)`). Always returns a
-        LongTensor of shape `(n,)` (or `(...)`), whatever the input kind.
+        """Index of the closest mode centre in Euclidean distance,
+
+            k_hat(x) = argmin_k ||x - mu_k||
+
+        for ``points`` of shape ``(n, 2)`` (or ``(..., 2)``). Always returns a LongTensor of
+        shape ``(n,)`` (or ``(...)``), whatever the input kind.
         """
         t, _ = self._points(points)
         return self._squared_distances(t).argmin(dim=-1).cpu()
 
     def mode_coverage(self, samples, threshold=3.0, min_count=None):
-        r"""
-        Mode-collapse measurements for `samples` of shape `(n, 2)`, e.g. from a
-        generator $G(z)$, as reported by Metz et al. (2017, unrolled GAN) and
-        Srivastava et al. (2017, VEEGAN) on the ring and grid mixtures.
+        """Mode-collapse measurements for ``samples`` of shape ``(n, 2)``, e.g. fakes ``G(z)``.
 
-        Each sample $x$ is assigned to its nearest mode $\hat k(x)$. It is
-        **high quality** when it lies within `threshold` standard deviations
-        of that mode:
-        $$\lVert x - \mu_{\hat k(x)} \rVert \le \text{threshold} \cdot \sigma_{\hat k(x)}$$
-        With the usual threshold 3, a sample drawn from the mixture itself is
-        high quality with probability $1 - e^{-9/2} \approx 0.989$ (the
-        distance to the centre of a 2-D isotropic normal is Rayleigh
-        distributed), as long as the modes are well separated.
+        These are the measurements Metz et al. (2017, unrolled GAN) and Srivastava et al.
+        (2017, VEEGAN) report on the ring and grid mixtures.
 
-        A mode $k$ is **covered** when it holds at least `min_count`
-        high-quality samples. By default `min_count` is one fifth of the number
-        of samples mode $k$ would receive under the true mixture, and at least
-        one:
-        $$\text{min\_count}_k = \max\big(1, \lceil n \, w_k / 5 \rceil\big)$$
-        (for $n = 2500$ samples of the 25-Gaussian grid that is 20 samples per
-        mode, the rule used in the grid experiments of Lin et al., *PacGAN*,
-        2018). A mode visited by only a few stray samples is therefore not
-        counted as captured. Pass an integer `min_count` to use one threshold
-        for every mode (`min_count=1` gives "at least one high-quality sample").
+        Each sample ``x`` is assigned to its nearest mode ``k_hat(x)``. It is **high quality**
+        when it lies within ``threshold`` standard deviations of that mode:
+
+            ||x - mu_{k_hat(x)}|| <= threshold * sigma_{k_hat(x)}
+
+        With the usual threshold 3, a sample drawn from the mixture itself is high quality with
+        probability ``1 - exp(-9/2)``, about 0.989 (the distance to the centre of a 2-D isotropic
+        normal is Rayleigh distributed), as long as the modes are well separated.
+
+        A mode ``k`` is **covered** when it holds at least ``min_count`` high-quality samples.
+        By default ``min_count`` is one fifth of the number of samples mode ``k`` would receive
+        under the true mixture, and at least one:
+
+            min_count_k = max(1, ceil(n w_k / 5))
+
+        (for ``n = 2500`` samples of the 25-Gaussian grid that is 20 samples per mode, the rule
+        used in the grid experiments of Lin et al., *PacGAN*, 2018). A mode visited by only a
+        few stray samples is therefore not counted as captured. Pass an integer ``min_count``
+        to use one threshold for every mode (``min_count=1`` gives "at least one high-quality
+        sample").
 
         Returns a dict with
 
-        * `modes_covered`: int, the number of covered modes;
-        * `high_quality_fraction`: float in $[0, 1]$, the fraction of samples
-          that are high quality;
-        * `counts`: LongTensor `(K,)`, high-quality samples per mode.
+        * ``modes_covered``: int, the number of covered modes;
+        * ``high_quality_fraction``: float in [0, 1], the fraction of samples that are high
+          quality;
+        * ``counts``: LongTensor ``(K,)``, high-quality samples per mode.
         """
         t, _ = self._points(samples)
         if t.dim() != 2:
@@ -443,7 +430,7 @@ class GaussianMixture2D:
             # The small offset stops rounding error (20.000000000000004) rounding up to 21
             needed = torch.ceil(n * self.weights / 5.0 - 1e-9).clamp(min=1).long()
         else:
-            needed = torch.full((self.n_modes,), _check_count(min_count, "min_count"))
+            needed = torch.full((self.n_modes,), positive_int(min_count, "min_count"))
 
         return {
             "modes_covered": int((counts >= needed).sum()),
@@ -452,18 +439,18 @@ class GaussianMixture2D:
         }
 
 
-# ## Standard 2-D benchmarks
+# --- standard 2-D benchmarks --------------------------------------------------------------
 
 
 def ring(n_modes=8, radius=2.0, std=0.02):
-    r"""
-    `n_modes` equally weighted modes equally spaced on a circle,
-    $$\mu_k = r\,(\cos\theta_k, \sin\theta_k), \qquad
-      \theta_k = \frac{2\pi k}{K}, \quad k = 0, \dots, K - 1$$
-    so the first mode sits at angle 0, on the positive $x$ axis. With the
-    defaults this is the 8-Gaussian ring of Metz et al. (2017).
+    """``n_modes = K`` equally weighted modes, equally spaced on a circle of radius ``r``:
+
+        mu_k = r (cos theta_k, sin theta_k),     theta_k = 2 pi k / K,   k = 0, ..., K - 1
+
+    so the first mode sits at angle 0, on the positive x axis. With the defaults this is
+    the 8-Gaussian ring of Metz et al. (2017).
     """
-    n_modes = _check_count(n_modes, "n_modes")
+    n_modes = positive_int(n_modes, "n_modes")
     radius = _check_positive(radius, "radius")
     std = _check_positive(std, "std")
     theta = 2.0 * math.pi * torch.arange(n_modes, dtype=torch.float64) / n_modes
@@ -472,15 +459,17 @@ def ring(n_modes=8, radius=2.0, std=0.02):
 
 
 def grid(n=5, spacing=2.0, std=0.05):
-    r"""
-    $n \times n$ equally weighted modes on a square lattice centred on the
-    origin. Each coordinate takes the values
-    $$c_i = s\Big(i - \frac{n - 1}{2}\Big), \qquad i = 0, \dots, n - 1$$
-    from $-s(n-1)/2$ to $+s(n-1)/2$, where $s$ is `spacing`. Mode $i n + j$
-    is at $(c_i, c_j)$. With the defaults this is the 25-Gaussian grid of
+    """``n x n`` equally weighted modes on a square lattice centred on the origin.
+
+    Each coordinate takes the values
+
+        c_i = s (i - (n - 1) / 2),     i = 0, ..., n - 1
+
+    from ``-s (n - 1) / 2`` to ``s (n - 1) / 2``, where ``s`` is ``spacing``. Mode
+    ``i n + j`` is at ``(c_i, c_j)``. With the defaults this is the 25-Gaussian grid of
     Srivastava et al. (2017).
     """
-    n = _check_count(n, "n")
+    n = positive_int(n, "n")
     spacing = _check_positive(spacing, "spacing")
     std = _check_positive(std, "std")
     coords = spacing * (torch.arange(n, dtype=torch.float64) - (n - 1) / 2.0)
@@ -489,42 +478,40 @@ def grid(n=5, spacing=2.0, std=0.05):
     return GaussianMixture2D(means, std)
 
 
-# ## Noise prior and plotting grid
+# --- noise prior and plotting grid ---------------------------------------------------------
 
 
 def check_noise_kind(kind):
-    """Return `kind` if it is one of `NOISE_KINDS`; else a `ValueError` listing them."""
+    """Return ``kind`` if it is one of :data:`NOISE_KINDS`; else a ValueError listing them."""
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {list(NOISE_KINDS)}")
     return kind
 
 
 def noise(n, dim, kind="normal", generator=None):
-    r"""
-    Draw $n$ noise vectors $z \sim p_z$ for the generator $G(z)$:
+    """Draw ``n`` noise vectors ``z ~ p_z`` of dimension ``dim`` for the generator ``G(z)``:
 
-    * `kind="normal"`: $p_z = \mathcal{N}(0, I_{dim})$;
-    * `kind="uniform"`: $p_z = U(-1, 1)^{dim}$, each coordinate uniform on
-      $[-1, 1)$.
+    * ``kind="normal"``: ``p_z = N(0, I)``;
+    * ``kind="uniform"``: ``p_z = U(-1, 1)^dim``, each coordinate uniform on [-1, 1).
 
-    Returns a float32 tensor of shape `(n, dim)`.
+    Returns a float32 tensor of shape ``(n, dim)``.
     """
-    n = _check_count(n, "n")
-    dim = _check_count(dim, "dim")
+    n = positive_int(n, "n")
+    dim = positive_int(dim, "dim")
     if check_noise_kind(kind) == "normal":
         return torch.randn(n, dim, generator=generator)
     return 2.0 * torch.rand(n, dim, generator=generator) - 1.0
 
 
 def grid_1d(low, high, n=1000):
-    r"""
-    $n$ evenly spaced points from `low` to `high`, both included,
-    $$x_i = \text{low} + i \, \frac{\text{high} - \text{low}}{n - 1},
-      \qquad i = 0, \dots, n - 1$$
-    as a numpy float64 array of shape `(n,)`, for plotting densities such as
-    $p_{data}$, $p_g$ and $D^*(x)$ or integrating them with the trapezoid rule.
+    """``n`` evenly spaced points from ``low`` to ``high``, both included,
+
+        x_i = low + i (high - low) / (n - 1),     i = 0, ..., n - 1
+
+    as a NumPy float64 array of shape ``(n,)``, for plotting densities such as ``p_data``,
+    ``p_g`` and ``D*(x)`` or integrating them with the trapezoid rule.
     """
-    n = _check_count(n, "n")
+    n = positive_int(n, "n")
     if n < 2:
         raise ValueError(f"n must be at least 2 to span [low, high], got {n}")
     low = _check_scalar(low, "low")

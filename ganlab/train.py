@@ -272,14 +272,6 @@ def train_autoencoder(model: nn.Module, data: TensorDataset, *, epochs: int,
                progress=progress, desc=desc)
 
 
-@torch.no_grad()
-def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
-            batch_size: int = 500, device="cpu") -> torch.Tensor:
-    """``fn`` applied to ``x`` in batches without gradients, results on the CPU."""
-    return torch.cat([fn(x[i:i + batch_size].to(device)).cpu()
-                      for i in range(0, len(x), batch_size)])
-
-
 # --- ELBO training (Unit 02 VAE) ----------------------------------------------------------
 
 def vae_step(model: nn.Module, optimizer: torch.optim.Optimizer, beta: float = 1.0):

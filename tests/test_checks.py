@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -11,6 +11,8 @@ import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab import checks, losses, metrics, theory, toy
 from ganlab.checks import unit04
@@ -899,13 +901,23 @@ def test_smoothed_discriminator_reference_passes():
     checks.check_smoothed_discriminator(smoothed, seed=1)
 
 
-def test_smoothed_discriminator_maximises_the_smoothed_value_numerically():
-    # the closed form the check expects, against a brute-force maximisation at each point
-    p, q, alpha = np.array([0.3, 1.2, 0.0, 0.5]), np.array([0.9, 0.1, 0.4, 0.0]), 0.9
-    d = np.linspace(1e-6, 1 - 1e-6, 200001)[:, None]
-    with np.errstate(divide="ignore"):
-        value = p * (alpha * np.log(d) + (1 - alpha) * np.log1p(-d)) + q * np.log1p(-d)
-    assert np.allclose(d[value.argmax(axis=0), 0], smoothed(p, q, alpha), atol=1e-5)
+def maximise_smoothed_value(p, q, alpha):
+    """The D in (0, 1) maximising ``p [alpha log D + (1 - alpha) log(1 - D)] + q log(1 - D)`` at
+    each point, by golden-section search over D's logit t: no closed form, no derivative."""
+    def value(t):  # log D = -softplus(-t) and log(1 - D) = -softplus(t), exact in the tails
+        return -p * (alpha * np.logaddexp(0, -t) + (1 - alpha) * np.logaddexp(0, t)) - q * np.logaddexp(0, t)
+    low, high, r = np.full_like(p, -60.0), np.full_like(p, 60.0), (math.sqrt(5) - 1) / 2
+    for _ in range(120):  # the value is concave in t: keep the part of [low, high] holding its peak
+        a, b = high - r * (high - low), low + r * (high - low)
+        left = value(a) >= value(b)
+        low, high = np.where(left, low, a), np.where(left, b, high)
+    return 1 / (1 + np.exp(-(low + high) / 2))
+
+
+def test_smoothed_discriminator_check_accepts_the_numerical_maximiser():
+    # the closed form the check expects is the maximiser itself, here found without it
+    checks.check_smoothed_discriminator(maximise_smoothed_value)
+    checks.check_smoothed_discriminator(maximise_smoothed_value, seed=1)
 
 
 @pytest.mark.parametrize("fn, hint", [
@@ -1021,52 +1033,65 @@ def test_unit_02_to_04_checks_leave_global_random_state_alone():
     assert np.array_equal(np.random.get_state()[1], np_state)
 
 
+# A check runs in a student's notebook cell and once per submission when grading: it must
+# take well under a second on one laptop core. Its work is counted rather than timed, so
+# that a busy machine cannot fail the test. Each budget is ~0.1-0.2 s of one core, 15-70
+# times what the checks do today.
+TORCH_OP_BUDGET = 20_000    # PyTorch operations dispatched, ~10 us each on small tensors
+FLOP_BUDGET = 10**9         # floating-point operations of matmuls and convolutions, backward included
+ELEMENT_BUDGET = 10**7      # numbers in the arrays and tensors passed to the student's code and back
+
+
+class _CountOps(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _numel(value) -> int:
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, np.ndarray):
+        return value.size
+    if isinstance(value, (tuple, list)):
+        return sum(map(_numel, value))
+    if isinstance(value, dict):
+        return sum(map(_numel, value.values()))
+    return 0
+
+
+def work_of(check, reference) -> dict[str, int]:
+    """What ``check(reference)`` does: PyTorch ops, matmul/conv FLOPs, and the numbers it hands
+    the student's function and gets back (a class: its instances' work is in the FLOPs)."""
+    counted = {"elements": 0}
+    student = reference
+    if not isinstance(reference, type):
+        @functools.wraps(reference)
+        def student(*args, **kwargs):
+            out = reference(*args, **kwargs)
+            counted["elements"] += _numel(args) + _numel(kwargs) + _numel(out)
+            return out
+    ops, flops = _CountOps(), FlopCounterMode(display=False)
+    with ops, flops:
+        check(student)
+    return {"torch ops": ops.ops, "FLOPs": flops.get_total_flops(), **counted}
+
+
+def assert_cheap(check, reference):
+    work = work_of(check, reference)
+    assert work["torch ops"] < TORCH_OP_BUDGET, work
+    assert work["FLOPs"] < FLOP_BUDGET, work
+    assert work["elements"] < ELEMENT_BUDGET, work
+
+
 @pytest.mark.parametrize("check, reference", UNIT_02_TO_04_REFERENCES,
                          ids=[c.__name__ for c, _ in UNIT_02_TO_04_REFERENCES])
-def test_unit_02_to_04_checks_are_fast(check, reference):
-    check(reference)  # warm up (the first optimizer imports torch._dynamo)
-    start = time.perf_counter()
-    check(reference)
-    assert time.perf_counter() - start < 1.0
-
-
-# === the released notebooks of Units 02-07 ===================================================
-
-RELEASED = {
-    "02_vae_elbo.ipynb": ["reparameterize", "gaussian_kl", "vae_loss", "elbo_estimate", "train_step"],
-    "03_gan.ipynb": ["discriminator_loss", "generator_loss", "discriminator_step", "generator_step",
-                     "gan_iteration", "train_my_gan"],
-    "04_optimal_discriminator_jsd.ipynb": ["optimal_discriminator", "kl_divergence", "js_divergence",
-                                           "value_function", "smoothed_discriminator"],
-    "05_dcgan.ipynb": ["Generator", "Discriminator", "train_step", "Generator"],
-    "06_metrics.ipynb": ["frechet_distance", "inception_score", "nearest_neighbours", "fid", "copy_ratio"],
-    "07_beyond_gan.ipynb": ["critic_loss", "gradient_penalty", "critic_step", "generator_step", "critic_step"],
-}
-
-
-@pytest.mark.parametrize("notebook", sorted(RELEASED))
-def test_released_notebook_checks_say_not_implemented(notebook, monkeypatch):
-    """On a fresh student notebook every check cell fails with one line naming the stub,
-    and no other cell fails (ganlab.checks turns the stubs' NotImplementedError into it)."""
-    import nbformat
-    from conftest import PROJECT
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("GANLAB_FAST", "1")
-    nb = nbformat.read(PROJECT / "assignments" / notebook, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(PROJECT)}}).execute()
-    first_lines = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        if "check" not in cell.metadata.get("ganlab", {}):
-            assert not errors, (cell.id, errors[0].ename, errors[0].evalue)
-            continue
-        assert errors and errors[0].ename == "CheckFailed", (cell.id, errors)
-        first_lines.append(errors[0].evalue.splitlines()[0])
-    assert first_lines == [f"{name} {NOT_IMPLEMENTED}" for name in RELEASED[notebook]]
+def test_unit_02_to_04_checks_are_cheap(check, reference):
+    assert_cheap(check, reference)
 
 
 # === Unit 05: the DCGAN ======================================================================
@@ -1628,11 +1653,8 @@ def test_unit_05_to_06_checks_leave_global_random_state_alone():
 
 @pytest.mark.parametrize("check, reference", UNIT_05_TO_06_REFERENCES,
                          ids=[c.__name__ for c, _ in UNIT_05_TO_06_REFERENCES])
-def test_unit_05_to_06_checks_are_fast(check, reference):
-    check(reference)  # warm up
-    start = time.perf_counter()
-    check(reference)
-    assert time.perf_counter() - start < 1.0
+def test_unit_05_to_06_checks_are_cheap(check, reference):
+    assert_cheap(check, reference)
 
 
 # === Unit 07: WGAN-GP =========================================================================

@@ -9,9 +9,10 @@ import torch
 from matplotlib.patches import FancyArrowPatch
 
 from ganlab import theory, toy, widgets
+from ganlab.figure1 import capture_stage, draw_figure1
 from ganlab.losses import GENERATOR_LOSSES, generator_loss
 from ganlab.models.gan import MLPDiscriminator, MLPGenerator
-from ganlab.widgets import Figure1View, GANLab2D, capture_stage, draw_figure1
+from ganlab.widgets import Figure1View, GANLab2D
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

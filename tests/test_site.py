@@ -143,8 +143,8 @@ def test_the_site_loads_nothing_from_the_network(site):
               for url in page.scripts if urlsplit(url).scheme or url.startswith("//")]
     assert not remote, "pages load from the network:\n" + "\n".join(remote)
     assert (site / "_static" / "mathjax" / "MathJax.js").is_file()
-    api = (site / "api" / "runtime-data-training.html").read_text(encoding="utf-8")
-    assert "_static/mathjax/MathJax.js" in api
+    lesson = (site / "notebooks" / "02_vae_elbo.html").read_text(encoding="utf-8")  # $...$ math
+    assert "_static/mathjax/MathJax.js" in lesson
 
 
 def text_of(html: str) -> str:
@@ -153,7 +153,7 @@ def text_of(html: str) -> str:
 
 
 def test_the_reference_shows_the_docstrings_equations(site):
-    """Formulas in plain notation stay as written; ganlab.toy's TeX is given to MathJax."""
+    """Formulas in plain notation stay as written, in literal blocks, in every module."""
     losses = (site / "api" / "losses-theory.html").read_text(encoding="utf-8")
     assert 'id="ganlab.losses.discriminator_loss"' in losses
     assert "L(x, x') = ||x - x'||^2 / D" in text_of(losses)  # reconstruction_error, inline
@@ -164,7 +164,11 @@ def test_the_reference_shows_the_docstrings_equations(site):
                "    = mean softplus(-l_real) + mean softplus(l_fake)" in block for block in blocks)
     page = (site / "api" / "runtime-data-training.html").read_text(encoding="utf-8")
     toy = page.split('id="module-ganlab.toy"')[1].split('id="module-ganlab.')[0]
-    assert 'class="math notranslate nohighlight"' in toy and "$" not in text_of(toy)
+    toy_blocks = [text_of(block) for block in
+                  re.findall(r'<div class="highlight-text[^>]*>(.*?)</div>', toy, re.S)]
+    assert any("D*(x) = p_data(x) / (p_data(x) + p_g(x))" in block for block in toy_blocks)
+    assert any("min_count_k = max(1, ceil(n w_k / 5))" in block for block in toy_blocks)
+    assert "$" not in text_of(toy) and "\\frac" not in text_of(toy)
 
 
 def test_an_unchanged_lesson_is_not_executed_again(built, tmp_path):

@@ -539,23 +539,23 @@ def test_mode_coverage_rejects_empty_samples():
 
 @pytest.mark.parametrize("n", [0, -3, 2.5])
 def test_non_positive_n_raises(n):
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.Gaussian1D().sample(n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.GaussianMixture1D([0.0], [1.0]).sample(n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.ring().sample(n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.noise(n, 2)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.noise(4, n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.ring(n_modes=n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.grid(n=n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.grid_1d(0.0, 1.0, n)
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="must be an integer >= 1"):
         toy.ring().mode_coverage(toy.ring().means, min_count=n)
 
 

@@ -1,10 +1,10 @@
 """What the course website needs beyond Sphinx's and myst-nb's settings (see conf.py).
 
 * The package's docstrings are written to be read as plain text: their formulas sit on
-  indented lines, and ganlab.toy's in Markdown with TeX math. Two docstring hooks turn
-  both into reStructuredText that renders as written.
+  indented lines, in the course's plain notation. A docstring hook shows those lines as
+  written, as literal blocks, instead of reflowed prose.
 * MathJax 2 is copied from the jupyter-server-mathjax package into the site, so that the
-  math renders without a CDN.
+  lessons' math ($...$ in their Markdown) renders without a CDN.
 * Widgets need a kernel. Each widget output becomes a static snapshot of the state the
   notebook left it in (progress bars, sliders, figures), built from the widget state the
   executed notebook saved, instead of ipywidgets' JavaScript from a CDN.
@@ -73,30 +73,8 @@ def _paragraphs(lines: list[str]):
             start = None
 
 
-# ganlab.toy writes its docstrings in Markdown with TeX math ($...$ inline, $$...$$ displayed)
-TEX_MODULES = ("ganlab.toy",)
-
-
-def tex_math(app, what, name, obj, options, lines: list[str]) -> None:
-    """Give the TeX math of ganlab.toy's docstrings to MathJax, as reStructuredText math."""
-    if not any(name == module or name.startswith(module + ".") for module in TEX_MODULES):
-        return
-    text = "\n".join(lines)
-    text = re.sub(r"^(\s*)# ", r"\1", text, flags=re.M)  # a Markdown title: a plain first line
-    text = re.sub(r"^([ \t]*)([^\n]*?)\$\$(.+?)\$\$", _math_block, text, flags=re.M | re.S)
-    text = re.sub(r"\$(.+?)\$", r":math:`\1`", text)
-    lines[:] = text.split("\n")
-
-
-def _math_block(match: re.Match) -> str:
-    """A ``math::`` directive for $$...$$, at the indentation of the line it starts in."""
-    indent, before, tex = match.groups()
-    body = "\n".join(f"{indent}   {line.strip()}" for line in tex.strip().splitlines())
-    return f"{indent}{before}\n\n{indent}.. math::\n\n{body}\n\n{indent}"
-
-
 def reread_api_when_changed(app, docname, source) -> None:
-    # the hooks above shape the API pages: editing this file must rebuild them
+    # the hook above shapes the API pages: editing this file must rebuild them
     if docname.startswith("api/"):
         app.env.note_dependency(__file__)
 
@@ -186,7 +164,6 @@ def _output(output: dict) -> str:
 
 
 def setup(app):
-    app.connect("autodoc-process-docstring", tex_math)
     app.connect("autodoc-process-docstring", literal_formula_blocks)
     app.connect("source-read", reread_api_when_changed)
     app.connect("build-finished", copy_mathjax)

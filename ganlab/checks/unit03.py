@@ -30,6 +30,7 @@ from ganlab.checks.unit01 import _require_scalar
 from ganlab.gan import discriminator_step as reference_discriminator_step
 from ganlab.gan import generator_step as reference_generator_step
 from ganlab.grading import evidence
+from ganlab.inference import evaluating
 from ganlab.losses import (
     discriminator_loss,
     generator_loss,
@@ -484,12 +485,9 @@ def check_trained_gan(train: Callable[[], nn.Module], target: toy.GaussianMixtur
     """
     __tracebackhide__ = True
     G, latent_dim = _trained_generator(train)
-    was_training = G.training
-    G.eval()
-    with torch.no_grad():
+    with evaluating(G):
         z = toy.noise(n, latent_dim, generator=torch.Generator().manual_seed(seed))
         fake = call("G(z)", G, z, name="G")
-    G.train(was_training)
     if _shape(fake) != (n, 2):
         fail(f"G(z) must return 2-D points, shape (n, 2) = {(n, 2)}, got {_shape(fake)}")
     if not torch.isfinite(fake).all():

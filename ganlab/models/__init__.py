@@ -1,5 +1,7 @@
 """Models of the course, one module per family.
 
+* :mod:`ganlab.models.layers`: the layer stacks they share (an MLP, a small conv encoder
+  and decoder, activations by name).
 * :mod:`ganlab.models.autoencoders` (Unit 01): MLP, linear and convolutional autoencoders.
 * :mod:`ganlab.models.vae` (Unit 02): the variational autoencoder (MLP or conv body,
   Bernoulli or Gaussian decoder).

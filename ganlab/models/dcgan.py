@@ -37,6 +37,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganlab.validate import check_codes, check_image_shape
+
 PRESETS = ("tutorial28", "paper64", "cpu28")
 LATENT_DIM = {"tutorial28": 100, "paper64": 100, "cpu28": 64}
 IMAGE_SIZE = {"tutorial28": 28, "paper64": 64, "cpu28": 28}
@@ -154,9 +156,7 @@ class DCGANGenerator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"DCGAN preset {self.preset!r} expects z of shape (N, {self.latent_dim}), got {shape}")
+        check_codes(z, self.latent_dim, who=f"DCGAN preset {self.preset!r}")
         return self.net(z)
 
 
@@ -195,11 +195,8 @@ class DCGANDiscriminator(nn.Module):
             spectral_normalize(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        expected = (self.channels, self.image_size, self.image_size)
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"DCGAN preset {self.preset!r} expects images of shape "
-                             f"(N, {', '.join(map(str, expected))}), got {shape}")
+        check_image_shape(x, (self.channels, self.image_size, self.image_size),
+                          who=f"DCGAN preset {self.preset!r}")
         return self.net(x).squeeze(1)
 
 

@@ -16,7 +16,8 @@ import math
 import torch
 from torch import nn
 
-from ganlab.models.autoencoders import _mlp, check_codes, check_images
+from ganlab.models.layers import mlp
+from ganlab.validate import check_codes, check_image_shape
 
 
 class MLPGenerator(nn.Module):
@@ -35,7 +36,7 @@ class MLPGenerator(nn.Module):
                  batchnorm: bool = False):
         super().__init__()
         self.latent_dim, self.data_shape = latent_dim, tuple(data_shape)
-        self.net = nn.Sequential(*_mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu",
+        self.net = nn.Sequential(*mlp([latent_dim, *hidden, math.prod(self.data_shape)], "relu",
                                        output, batchnorm=batchnorm),
                                  nn.Unflatten(1, self.data_shape))
 
@@ -58,9 +59,9 @@ class MLPDiscriminator(nn.Module):
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.data_shape = tuple(data_shape)
-        self.net = nn.Sequential(nn.Flatten(), *_mlp([math.prod(self.data_shape), *hidden, 1],
+        self.net = nn.Sequential(nn.Flatten(), *mlp([math.prod(self.data_shape), *hidden, 1],
                                                      "leaky_relu", None, dropout=dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_images(x, self.data_shape)
+        check_image_shape(x, self.data_shape)
         return self.net(x).squeeze(1)

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from ganlab import losses
-from ganlab.models.autoencoders import _mlp, check_codes, check_images, conv_decoder, conv_encoder
+from ganlab.models.layers import conv_decoder, conv_encoder, mlp
+from ganlab.validate import check_codes, check_image_shape
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
@@ -56,9 +57,9 @@ class VAE(nn.Module):
         out = None if likelihood == "bernoulli" else "tanh"  # logits, or a mean in [-1, 1]
         if arch == "mlp":
             dims = [math.prod(self.image_shape), *hidden]
-            self.encoder = nn.Sequential(nn.Flatten(), *_mlp(dims, "relu", "relu"),
+            self.encoder = nn.Sequential(nn.Flatten(), *mlp(dims, "relu", "relu"),
                                          nn.Linear(dims[-1], 2 * latent_dim))
-            self.decoder = nn.Sequential(*_mlp([latent_dim, *hidden[::-1], dims[0]], "relu", out),
+            self.decoder = nn.Sequential(*mlp([latent_dim, *hidden[::-1], dims[0]], "relu", out),
                                          nn.Unflatten(1, self.image_shape))
         else:
             self.encoder = conv_encoder(self.image_shape, channels, 2 * latent_dim)
@@ -74,7 +75,7 @@ class VAE(nn.Module):
 
     def check_data(self, x: torch.Tensor) -> None:
         """Raise a ValueError unless ``x`` has this model's shape and pixel range."""
-        check_images(x, self.image_shape)
+        check_image_shape(x, self.image_shape)
         if self.likelihood == "bernoulli" and ((x != 0) & (x != 1)).any():
             raise ValueError("this VAE has a Bernoulli decoder: pixels must be 0 or 1, got values "
                              f"in [{x.min().item():.3g}, {x.max().item():.3g}]; binarise images "
