@@ -51,10 +51,14 @@ OPEN = """
 const done = arguments[arguments.length - 1];
 window.jupyterapp.commands.execute('docmanager:open', {path: arguments[0]})
   .then(() => done(true), error => done(String(error)));"""
-RUN = CURRENT + """
-const done = arguments[arguments.length - 1];
+# started here, awaited by polling (a call that blocks for minutes would outlast selenium's
+# own 120-second HTTP timeout on a busy machine)
+RUN = """
+window.ganlabCommand = null;
 window.jupyterapp.commands.execute(arguments[0])
-  .then(ok => done({ok: ok}), error => done({error: String(error)}));"""
+  .then(ok => { window.ganlabCommand = {ok: ok}; },
+        error => { window.ganlabCommand = {error: String(error)}; });"""
+COMMAND_DONE = "return window.ganlabCommand;"
 CODE_CELLS = CURRENT + """
 const cells = nb.content.model.cells, found = [];
 for (let i = 0; i < cells.length; i++) {
@@ -170,7 +174,9 @@ class Lab:
 
     def command(self, name: str) -> dict:
         """Run a JupyterLab command; wait for its promise and for the kernel to go idle."""
-        result = self.driver.execute_async_script(RUN, name)
+        self.js(RUN, name)
+        _wait(lambda: self.js(COMMAND_DONE), RUN_TIMEOUT, f"JupyterLab's command {name}", 1.0)
+        result = self.js(COMMAND_DONE)
         _wait(lambda: self.js(IS_IDLE), 60, f"the kernel to go idle after {name}")
         time.sleep(0.5)  # widget views render after the kernel's last message
         return result
