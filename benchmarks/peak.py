@@ -1,10 +1,10 @@
 """How close one GAN training step on the CPU comes to the machine's peak (issue 16).
 
-    python benchmarks/peak.py                      # all sections (about 5 min on 2 quiet cores)
+    python benchmarks/peak.py                      # all sections (about 4 min on 2 quiet cores)
     python benchmarks/peak.py --only table         # (a) only
     python benchmarks/peak.py --only profile       # (b) and (c) only
     python benchmarks/peak.py --only identical     # (d) only
-    python benchmarks/peak.py --repeats 2 --matmul 512 --no-compile   # a quick smoke test
+    python benchmarks/peak.py --repeats 1 --rounds 1 --matmul 256 --no-compile   # a smoke test
 
 (a) For every DCGAN preset (``ganlab.models.dcgan.PRESETS``) and the MLP GAN of the final
     ``mlp-gan`` recipe step (its networks; the plain Algorithm-1 step, without the recipe's
@@ -14,9 +14,10 @@
     backward pass), counted by ``torch.utils.flop_counter.FlopCounterMode`` around the
     course's own ``ganlab.gan.discriminator_step`` / ``generator_step``, split into
     forward and backward; the time of one iteration (``ganlab.gan.seconds_per_iteration``:
-    the median of ``--repeats`` iterations after one warm-up); GFLOP/s = FLOPs / time; and
-    that rate's share of a large fp32 matmul (2048x2048 @ 2048x2048, the median of
-    several, measured in the same run with the same thread count). cpu28 also runs in
+    the median of ``--repeats`` iterations after one warm-up, taken in ``--rounds`` rounds
+    with a network's variants in turn; the median and the fastest round); GFLOP/s =
+    FLOPs / time; and that rate's share of a large fp32 matmul (2048x2048 @ 2048x2048, the
+    median of several, measured once per round with the same thread count). cpu28 also runs in
     variants: ``channels_last`` models and inputs, 1 thread instead of 2, ``torch.compile``
     of G and D (the compile time is the warm-up iteration's; a failure is printed in the
     table), and Adam's ``foreach`` / ``fused`` implementations (timed by the same loop as
@@ -25,36 +26,43 @@
     GFLOP/s here is "useful GEMM work per second".
 (b) Where cpu28's time goes: ``torch.profiler`` over a few iterations, every op's self CPU
     time put in one bucket (convolution forward, transposed convolution forward, all
-    convolution backward, batch norm, activations, layout copies, Adam, gradient norms,
-    the rest), NCHW (default) and channels_last side by side.
+    convolution backward, G's output layer, batch norm, activations, layout copies, Adam,
+    gradient norms, the rest), NCHW (default) and channels_last side by side (the fastest
+    of 3 profiles each).
 (c) Each cpu28 layer on its own (forward; backward with the weight and input gradients),
-    its FLOPs and GFLOP/s, which shows which GEMM shapes cannot run at the matmul's rate.
+    its FLOPs and GFLOP/s, which shows which GEMM shapes cannot run at the matmul's rate,
+    and its times in channels_last.
 (d) Is channels_last bit-identical? One epoch of ``train_gan`` on ``mnist-5k`` from the
     same seed, NCHW twice and channels_last once; the largest weight difference and the
-    last losses.
+    last losses; and how far the first gradients and weights differ after one iteration.
 
-What it found (2 cores of an AMD EPYC, Zen 4, AVX-512; torch 2.14.1 with MKL and oneDNN;
-numbers in the report of issue 16): one cpu28 iteration is 5.49 GFLOP, 3.3 of them in G's
-middle layer, the 128 -> 64 map 4x4 stride-2 transposed convolution from 7x7 to 14x14.
-The limit is not one slow kernel but the shape of the network:
+What it found (2 cores of an AMD EPYC, Zen 4, shared with other jobs; torch 2.14.1, MKL
+and oneDNN; the 2048 matmul itself varies between 63 and 180 GFLOP/s from second to
+second there, hence the interleaved rounds and the "best" columns). One cpu28 iteration
+is 5.49 GFLOP (2.45 forward, 3.03 backward), 3.3 of them in G's middle layer, the
+128 -> 64 map 4x4 stride-2 transposed convolution from 7x7 to 14x14. It took 66.6 ms
+(median; best round 52.8 ms), 60% of the matmul's median rate (59% best against best);
+channels_last 58.4 ms (best 51.4), 69% (60%). paper64 runs at 93-99% of the matmul,
+tutorial28 at 85%: the limit is cpu28's size, not the step. Where the ~60 ms go (NCHW):
 
-* the convolutions themselves run at about 70 % of the matmul's rate in the large layers,
-  but the small ones do far worse: D's first convolution has K = 1 * 4 * 4 = 16 and
-  G's last transposed convolution has one output map, GEMMs too thin to use the vector
-  units, and D's last layer (64 maps of 7x7 to one logit) is a matrix-vector product;
-  their FLOPs are few but their time is not;
-* batch norm (forward and backward), the activations and their backward, Adam's element
-  -wise update and the layout copies oneDNN makes between NCHW and its blocked formats
-  are memory-bound: about a fifth to a quarter of the iteration, at 0 counted FLOPs;
-* the per-op overhead of ~100 small ops per iteration (Python, dispatcher, autograd,
-  ``loss.item()`` and the gradient norms of ``grad_norm``) is a few ms.
+* the two big layers, G's middle one and D's 32 -> 64 convolution, are 94% of the FLOPs
+  and run at 160-210 GFLOP/s, as fast as the 2048 matmul or faster (oneDNN's AVX-512
+  kernels; MKL's sgemm probably takes its AVX2 path on AMD): about 27 ms;
+* the thin layers, 6% of the FLOPs, take about 17 ms: G's output layer (64 maps -> 1,
+  a GEMM with one output column per tap) alone 8.6 ms per iteration (14%) at 4-9 GFLOP/s
+  in NCHW, 5.4 ms in channels_last; D's input layer (K = 1 * 4 * 4 = 16) runs its
+  backward at 16 GFLOP/s; D's last layer (64x7x7 -> one logit) is a matrix-vector product
+  at 2-3 GFLOP/s; G's first (1x1 -> 7x7) at ~60 GFLOP/s;
+* memory-bound work at 0 counted FLOPs, about 14 ms (23%): batch norm forward and
+  backward 5.2 ms, activations 1.9, layout copies between NCHW and oneDNN's formats 1.4,
+  Adam 2.3, gradient norms 0.3, autograd, zero_grad and Python 2.8.
 
-So even with every GEMM at the matmul's efficiency, the memory-bound share alone keeps
-the whole step below ~75 % of the matmul figure; 70 % would need the GEMMs near 90 % of
-a 2048 matmul, which 7x7 and 14x14 feature maps with 32-128 channels do not reach.
-``channels_last`` removes most of the layout copies and lets oneDNN pick better kernels
-for the transposed convolutions (the measured gain is in the table); see the report for
-the recommendation.
+70% of the best matmul would be 44 ms: the big layers cannot go much faster, so it needs
+the thin layers and the memory-bound work down from ~31 ms to ~17 ms. channels_last gets
+4-8 ms of it (G's output layer, batch norm, the copies; G's first layer gets slower);
+the rest would take fusing batch norm and the activations into the convolutions, which
+``torch.compile`` did not do here (slower, 69 ms, after 5 s of compiling). Against the
+matmul's median rate, the way the issue measured, channels_last reaches 69%.
 """
 
 from __future__ import annotations
