@@ -1,6 +1,6 @@
 """Sample quality against CPU-minutes for every step of the Unit 03 and Unit 05 GAN recipes.
 
-    python benchmarks/gan_recipes.py                        # both recipes, every step (~45 min)
+    python benchmarks/gan_recipes.py                        # both recipes, every step (~1.5 h)
     python benchmarks/gan_recipes.py --only mlp-gan         # one recipe
     python benchmarks/gan_recipes.py --only mlp-gan --steps 0 4 --seed 1
     python benchmarks/gan_recipes.py --json build/gan_recipes.json

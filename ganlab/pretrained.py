@@ -10,7 +10,7 @@ notebook can *load* it instead of training it, and Unit 06 can evaluate them all
     >>> G = pretrained.load("dcgan-cpu28")          # eval mode, on the CPU
     >>> x = G(torch.randn(16, G.latent_dim))        # (16, 1, 28, 28) in [-1, 1]
     >>> pretrained.info("dcgan-cpu28")["command"]
-    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 50'
+    'python -m ganlab train dcgan-cpu28 --seed 0 --epochs 30'
 
 For a GAN the shipped model is its generator. Each asset records how it was made
 (command, seed, epochs, data, wall and CPU seconds, library versions, final losses and the recipe's

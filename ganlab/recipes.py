@@ -70,6 +70,8 @@ LECTURE = {"m": 64, "lr_d": 2e-4, "lr_g": 2e-4, "loss": "non_saturating"}
 _MLP_WIDE_G = {"hidden": (256, 512), "batchnorm": True}
 _MLP_WIDE_D = {"hidden": (512, 256)}
 _CPU28 = {"preset": "cpu28"}
+_CPU28_DEEP = {"preset": "cpu28-deep"}
+_DCGAN_LR = {**LECTURE, "beta1": 0.5, "lr_d": 1e-3, "lr_g": 1e-3}
 
 STEPS: dict[str, list[Step]] = {
     "mlp-gan": [
@@ -97,8 +99,13 @@ STEPS: dict[str, list[Step]] = {
              40, {**LECTURE, "beta1": 0.5, "augment": "translation"}, kept=False),
         Step("a larger learning rate, 1e-3", "dcgan", _CPU28, _CPU28,
              40, {**LECTURE, "beta1": 0.5, "lr_d": 1e-3, "lr_g": 1e-3}),
-        Step("train longer", "dcgan", _CPU28, _CPU28,
-             50, {**LECTURE, "beta1": 0.5, "lr_d": 1e-3, "lr_g": 1e-3}),
+        Step("train longer", "dcgan", _CPU28, _CPU28, 50, _DCGAN_LR),
+        Step("minibatch m = 32: twice the updates in the same time", "dcgan", _CPU28, _CPU28,
+             50, {**_DCGAN_LR, "m": 32}),
+        Step("a deeper pair (cpu28-deep): a 3x3 convolution after each of G's upsamplings, "
+             "one more in D", "dcgan", _CPU28_DEEP, _CPU28_DEEP, 30, {**_DCGAN_LR, "m": 32}),
+        Step("sample from an EMA of G's weights", "dcgan", _CPU28_DEEP, _CPU28_DEEP,
+             30, {**_DCGAN_LR, "m": 32, "ema_decay": 0.999}),
     ],
 }
 

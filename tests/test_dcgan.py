@@ -54,6 +54,32 @@ def test_paper64_has_the_pytorch_examples_widths():
     assert {m.negative_slope for m in D.modules() if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
 
 
+def test_cpu28_deep_adds_one_3x3_layer_per_stage_at_twice_cpu28s_flops():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    G, D = DCGANGenerator("cpu28-deep"), DCGANDiscriminator("cpu28-deep")
+    G_convs = [(type(m).__name__, m.out_channels, m.kernel_size[0], m.stride[0]) for m in G.net
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert G_convs == [("ConvTranspose2d", 96, 7, 1), ("Conv2d", 96, 3, 1), ("ConvTranspose2d", 64, 4, 2),
+                       ("Conv2d", 48, 3, 1), ("ConvTranspose2d", 1, 4, 2)]
+    assert [(m.out_channels, m.kernel_size[0]) for m in D.net if isinstance(m, torch.nn.Conv2d)] == [
+        (32, 4), (64, 4), (64, 3), (1, 7)]
+    # parameters from the layer formulas: c_in * c_out * k^2 weights (+ biases), 2c per batch norm
+    g = 64 * 96 * 49 + 96 * 96 * 9 + 96 * 64 * 16 + 64 * 48 * 9 + 48 * 1 * 16 + 1 + 2 * (96 + 96 + 64 + 48)
+    d = (1 * 32 * 16 + 32) + 32 * 64 * 16 + 64 * 64 * 9 + (64 * 49 + 1) + 2 * (64 + 64)
+    assert sum(p.numel() for p in G.parameters()) == g and sum(p.numel() for p in D.parameters()) == d
+
+    def flops(net, x):
+        with FlopCounterMode(display=False) as counter:
+            net(x)
+        return counter.get_total_flops()
+
+    z, x = torch.randn(4, 64), torch.zeros(4, 1, 28, 28)
+    ratio_G = flops(G, z) / flops(DCGANGenerator("cpu28"), z)
+    ratio_D = flops(D, x) / flops(DCGANDiscriminator("cpu28"), x)
+    assert 1.9 < ratio_G < 2.3 and 1.9 < ratio_D < 2.3, (ratio_G, ratio_D)
+
+
 def test_paper64_has_no_batchnorm_on_g_output_or_d_input():
     G, D = DCGANGenerator("paper64"), DCGANDiscriminator("paper64")
     assert isinstance(G.net[-1], torch.nn.Tanh) and isinstance(G.net[-2], torch.nn.ConvTranspose2d)
@@ -87,7 +113,7 @@ def test_guidelines_are_checked_from_the_layers():
     def verdicts(G, D):
         return {row["guideline"].split(":")[0].split(" (")[0]: (row["G"], row["D"]) for row in guidelines(G, D)}
 
-    for preset in ("paper64", "cpu28"):
+    for preset in ("paper64", "cpu28", "cpu28-deep"):
         assert all(v is not False for pair in verdicts(DCGANGenerator(preset), DCGANDiscriminator(preset)).values()
                    for v in pair)
     tutorial = verdicts(DCGANGenerator("tutorial28"), DCGANDiscriminator("tutorial28"))
