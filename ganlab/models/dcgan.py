@@ -9,7 +9,7 @@ The architecture guidelines of the DCGAN paper, and where each shows up below:
 * ReLU in G with a tanh output, LeakyReLU in D (slope 0.2 in the paper);
 * weights initialised from N(0, 0.02) (batch-norm scales from N(1, 0.02)).
 
-Three presets (``PRESETS``):
+Four presets (``PRESETS``):
 
 * ``"tutorial28"``: the 28x28 DCGAN of the course notes: G projects z (100) with a dense
   layer to 7x7x256 (no bias), BN, LeakyReLU, then 5x5 transposed convolutions to 128
@@ -24,12 +24,11 @@ Three presets (``PRESETS``):
   convolutions to 64 maps of 14x14 and the 28x28 image; D has 4x4 stride-2 convolutions
   to 32 and 64 maps, then a 7x7 convolution to the logit;
 * ``"cpu28-deep"``: ``cpu28`` one layer deeper on each side, at twice its FLOPs per
-  image (about 1.6 times its time per step on a CPU): G projects z to 96 maps of 7x7, refines them with a 3x3 convolution, upsamples
+  image: G projects z to 96 maps of 7x7, refines them with a 3x3 convolution, upsamples
   to 64 maps of 14x14, refines those with a 3x3 convolution to 48 maps, then draws the
   28x28 image; D adds a 3x3 convolution (64 -> 64 maps) at 7x7 before its logit. Each
-  3x3 layer sees a neighbourhood of the maps the upsampling just made, so strokes can be
-  smoothed and joined after they are placed (the final recipe of Unit 05, the shipped
-  ``dcgan-cpu28``).
+  3x3 layer sees a neighbourhood of the maps the upsampling just made (the final recipe
+  of Unit 05, the shipped ``dcgan-cpu28``; Unit 05 times a step of every preset).
 
 Generators take ``z`` of shape ``(N, latent_dim)``; discriminators return logits ``(N,)``.
 
@@ -208,7 +207,7 @@ class DCGANDiscriminator(nn.Module):
                       nn.Conv2d(512, 1, 4, 1, 0), nn.Flatten()]
         elif preset == "cpu28-deep":
             layers = [*cpu28_trunk_layers(channels),                                                 # 7x7
-                      nn.Conv2d(64, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),  # 7x7, refined
+                      nn.Conv2d(64, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), leaky(),  # 7x7, refined
                       nn.Conv2d(64, 1, 7, 1, 0), nn.Flatten()]
         else:
             layers = [*cpu28_trunk_layers(channels, norm), nn.Conv2d(64, 1, 7, 1, 0), nn.Flatten()]
