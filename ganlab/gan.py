@@ -16,7 +16,7 @@ unchanged for any ``G`` with a ``latent_dim`` and any ``D`` returning logits (th
 GAN of Unit 03, the DCGAN of Unit 05). Each of the ``k`` discriminator steps gets its
 own fresh minibatch: ``fit`` deals batches of ``k * m`` examples, cut into ``k`` parts.
 
-Three standard fixes are options of :func:`train_gan`, each off by default:
+Four standard fixes are options of :func:`train_gan`, each off by default:
 
 * ``real_label < 1``: one-sided label smoothing (Salimans et al., 2016), real targets
   ``y`` instead of 1 in ``L_D`` (``ganlab.losses.discriminator_loss``);
@@ -26,7 +26,10 @@ Three standard fixes are options of :func:`train_gan`, each off by default:
   every generator step, ``theta_ema <- beta theta_ema + (1 - beta) theta`` (with a short
   warm-up, :func:`moving_average`), used for the snapshots and returned as
   ``GANRun.G_ema`` (Karras et al., 2018; Yazici et al., 2019); its BatchNorm statistics
-  are re-measured after every epoch (:func:`recalibrate_batchnorm`).
+  are re-measured after every epoch (:func:`recalibrate_batchnorm`);
+* ``r1_gamma = gamma``: the R1 penalty (Mescheder et al., 2018), D descends
+  ``L_D + (gamma / 2) mean ||grad_x l(x)||^2`` at the real data
+  (``ganlab.losses.r1_penalty``), which keeps D flat around the data.
 
 Under ``torchrun --nproc_per_node W`` the same call trains on W processes
 (``ganlab.distributed``): ``m`` stays the whole minibatch, each process takes ``m / W``
@@ -47,7 +50,7 @@ from torch.utils.data import TensorDataset
 from ganlab import distributed, toy
 from ganlab.diffaugment import augmentation, identity
 from ganlab.inference import evaluating
-from ganlab.losses import check_loss_kind, discriminator_loss, generator_loss
+from ganlab.losses import check_loss_kind, discriminator_loss, generator_loss, r1_penalty
 from ganlab.train import History, fit
 
 OPTIMIZERS = ("adam", "sgd")
@@ -83,20 +86,30 @@ def sample_noise(G: nn.Module, n: int, kind: str = "normal", device="cpu",
 
 def discriminator_step(G: nn.Module, D: nn.Module, optimizer: torch.optim.Optimizer,
                        x_real: torch.Tensor, z: torch.Tensor, *, real_label: float = 1.0,
-                       augment=identity) -> dict:
+                       augment=identity, r1_gamma: float = 0.0) -> dict:
     """One update of D on real ``x_real`` and fakes ``G(z)``; G is not updated (fakes detached).
 
-    D sees ``augment(x)`` of both (the identity unless DiffAugment is on).
+    D sees ``augment(x)`` of both (the identity unless DiffAugment is on). With
+    ``r1_gamma > 0`` D descends ``L_D + R1`` (``ganlab.losses.r1_penalty`` at the real
+    images D saw); the record then has ``r1`` besides ``d_loss`` (``L_D`` alone).
     """
     with torch.no_grad():
         fake = G(z)
-    real_logits, fake_logits = D(augment(x_real)), D(augment(fake))
+    x_seen = augment(x_real)
+    if r1_gamma:
+        x_seen = x_seen.detach().requires_grad_(True)
+    real_logits, fake_logits = D(x_seen), D(augment(fake))
     loss = discriminator_loss(real_logits, fake_logits, real_label)
+    record = {"d_loss": loss.item()}
+    if r1_gamma:
+        penalty = r1_penalty(real_logits, x_seen, r1_gamma)
+        record["r1"] = penalty.item()
+        loss = loss + penalty
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     norm = grad_norm(D)
     optimizer.step()
-    return {"d_loss": loss.item(), "d_real": torch.sigmoid(real_logits).mean().item(),
+    return {**record, "d_real": torch.sigmoid(real_logits).mean().item(),
             "d_fake": torch.sigmoid(fake_logits).mean().item(), "grad_norm_d": norm}
 
 
@@ -220,7 +233,8 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
               k: int = 1, loss: str = "non_saturating", optimizer: str = "adam",
               lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, momentum: float = 0.5,
               real_label: float = 1.0, augment: str | None = None,
-              ema_decay: float | None = None, noise: str = "normal", n_snapshots: int = 64,
+              ema_decay: float | None = None, r1_gamma: float = 0.0, noise: str = "normal",
+              n_snapshots: int = 64,
               seed: int = 0, device="cpu", checkpoint=None, progress: bool = True,
               desc: str | None = None, on_epoch_end=None) -> GANRun:
     """Train ``G`` and ``D`` with Algorithm 1 for ``epochs`` passes over ``data``.
@@ -230,8 +244,8 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     ``d_loss``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)), ``grad_norm_d``; and for
     its generator step ``g_loss`` and ``grad_norm_g``. ``loss`` is the generator cost
     (``ganlab.losses.generator_loss``); ``beta1`` is Adam's (``make_optimizer``).
-    ``real_label``, ``augment`` and ``ema_decay`` switch on the fixes of the module
-    docstring. ``n_snapshots`` images ``G(z_fixed)`` are kept after every epoch
+    ``real_label``, ``augment``, ``ema_decay`` and ``r1_gamma`` switch on the fixes of
+    the module docstring. ``n_snapshots`` images ``G(z_fixed)`` are kept after every epoch
     (``z_fixed`` drawn once from its own seeded generator).
     """
     if k < 1 or m < 1:
@@ -240,6 +254,8 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
         raise ValueError(f"real_label must be in (0, 1] (1: no smoothing, 0.9: one-sided "
                          f"smoothing), got {real_label}")
     check_loss_kind(loss)
+    if r1_gamma < 0:
+        raise ValueError(f"the R1 weight r1_gamma must be >= 0 (0: off; 1 is a good start), got {r1_gamma}")
     augment_fn = augmentation(augment)
     G.to(device)
     D.to(device)
@@ -256,7 +272,8 @@ def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m
     return alternate(
         G, D, data, opt_d=opt_d, opt_g=opt_g, snapshots=snapshots, G_ema=G_ema, k=k, m=m,
         d_step=lambda x_real: discriminator_step(G, D_sync, opt_d, x_real, noise_share(),
-                                                 real_label=real_label, augment=augment_fn),
+                                                 real_label=real_label, augment=augment_fn,
+                                                 r1_gamma=r1_gamma),
         g_step=lambda: generator_step(G_sync, D, opt_g, noise_share(), loss, augment=augment_fn),
         epochs=epochs, seed=seed, device=device, checkpoint=checkpoint, progress=progress,
         desc=desc, on_epoch_end=on_epoch_end)

@@ -203,6 +203,31 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
     return real.mean() + F.softplus(fake_logits).mean()
 
 
+def r1_penalty(real_logits: torch.Tensor, x_real: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The R1 penalty (Mescheder et al., 2018) on D's logits at the real data.
+
+        R1 = (gamma / 2) (1/m) sum_i || d/dx_i  sum_j l(x_j) ||^2
+
+    ``real_logits`` are ``l(x_j) = D(x_j)``, computed from ``x_real`` with
+    ``x_real.requires_grad`` set, so the penalty reuses D's forward pass. For a D that treats
+    samples independently the inner gradient is ``grad_x l(x_i)``, and the penalty is
+    ``gamma / 2`` times the mean squared norm of D's gradient at real points: it flattens
+    D around the data, where at the game's equilibrium D is constant, and so damps the
+    oscillation of D and G around it. (With batch norm in D the sum also carries each
+    sample's effect on the others through the batch statistics.) Added to ``L_D``; the
+    gradient is kept in the graph, so the penalty is differentiable in D's parameters.
+    For a linear D, ``l(x) = w . x + b``, it is exactly ``gamma / 2 ||w||^2``.
+    """
+    _check_logits(real_logits)
+    if not isinstance(x_real, torch.Tensor) or not x_real.requires_grad or len(x_real) != len(real_logits):
+        raise ValueError("x_real must be the batch the real logits were computed from, one row per logit, "
+                         "with requires_grad set (x = x.detach().requires_grad_(True) before D(x))")
+    if gamma < 0:
+        raise ValueError(f"the R1 weight gamma must be >= 0, got {gamma}")
+    (grad,) = torch.autograd.grad(real_logits.sum(), x_real, create_graph=True)
+    return gamma / 2 * grad.flatten(1).pow(2).sum(1).mean()
+
+
 def check_loss_kind(kind: str) -> str:
     """Return ``kind`` if it names a generator cost of :data:`GENERATOR_LOSSES`; else a ValueError listing them.
 

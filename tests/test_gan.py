@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +8,7 @@ from torch.utils.data import TensorDataset
 import ganlab.gan as gan_module
 from ganlab import toy
 from ganlab.gan import discriminator_step, generator_step, make_optimizer, train_gan
+from ganlab.losses import discriminator_loss
 from ganlab.models.gan import MLPDiscriminator, MLPGenerator
 from ganlab.train import TrainingDiverged
 
@@ -82,7 +85,7 @@ def test_interrupted_gan_resumes_to_identical_weights(tmp_path):
 
 
 def test_interrupted_gan_with_ema_resumes_to_identical_weights(tmp_path):
-    options = {"ema_decay": 0.9, "real_label": 0.9, "beta1": 0.9}
+    options = {"ema_decay": 0.9, "real_label": 0.9, "beta1": 0.9, "r1_gamma": 1.0}
     G_ref, _, run_ref, _ = _toy_run(epochs=3, **options)
     ckpt = tmp_path / "gan.pt"
     with pytest.raises(KeyboardInterrupt):
@@ -184,8 +187,33 @@ def test_gan_argument_errors():
         train_gan(G, D, data, epochs=1, optimizer="rmsprop")
     with pytest.raises(ValueError, match=r"real_label must be in \(0, 1\]"):
         train_gan(G, D, data, epochs=1, real_label=0.0)
+    with pytest.raises(ValueError, match="r1_gamma must be >= 0"):
+        train_gan(G, D, data, epochs=1, r1_gamma=-1.0)
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         MLPDiscriminator(dropout=1.0)
+
+
+def test_r1_step_descends_the_loss_plus_half_gamma_times_the_squared_gradient_at_the_reals():
+    torch.manual_seed(0)
+    G, D = MLPGenerator(2, (8,), (2,), None), MLPDiscriminator((2,), (8,))
+    x, z = torch.randn(16, 2), torch.randn(16, 2)
+    D_by_hand = copy.deepcopy(D)
+    record = discriminator_step(G, D, torch.optim.SGD(D.parameters(), lr=0.1), x, z, r1_gamma=2.0)
+
+    x_in = x.clone().requires_grad_(True)
+    real_logits = D_by_hand(x_in)
+    (grad_x,) = torch.autograd.grad(real_logits.sum(), x_in, create_graph=True)
+    penalty = 2.0 / 2 * grad_x.pow(2).sum(1).mean()
+    loss = discriminator_loss(real_logits, D_by_hand(G(z).detach()))
+    opt = torch.optim.SGD(D_by_hand.parameters(), lr=0.1)
+    opt.zero_grad()
+    (loss + penalty).backward()
+    opt.step()
+    assert record["r1"] == pytest.approx(penalty.item(), rel=1e-6) and record["r1"] > 0
+    assert record["d_loss"] == pytest.approx(loss.item(), rel=1e-6)   # L_D alone, without R1
+    for a, b in zip(D.parameters(), D_by_hand.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert "r1" not in discriminator_step(G, D, torch.optim.SGD(D.parameters(), lr=0.1), x, z)
 
 
 def test_steps_update_only_their_network():

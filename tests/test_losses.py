@@ -16,6 +16,7 @@ from ganlab.losses import (
     feature_matching_loss,
     generator_loss,
     gradient_penalty,
+    r1_penalty,
     reconstruction_error,
     sgan_discriminator_loss,
     stochastic_contractive_penalty,
@@ -145,6 +146,29 @@ def test_bernoulli_likelihood_refuses_images_in_minus_one_one():
         losses.bernoulli_log_likelihood(torch.zeros(2, 9), x)
 
 
+def input_gradient_by_finite_differences(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
+    """d f(x) / dx for one example ``x`` (f takes a batch of one), by central differences."""
+    grad = torch.zeros(x.numel(), dtype=torch.float64)
+    for i in range(x.numel()):
+        step = torch.zeros(x.numel(), dtype=torch.float64)
+        step[i] = h
+        up, down = (x.flatten() + step).view(1, *x.shape), (x.flatten() - step).view(1, *x.shape)
+        grad[i] = (f(up) - f(down)).item() / (2 * h)
+    return grad
+
+
+def weight_gradient_by_finite_differences(value_of, weight: torch.Tensor, h: float = 1e-6) -> float:
+    """d value_of() / d weight[0, 0], by central differences."""
+    def at(delta):
+        with torch.no_grad():
+            weight[0, 0] += delta
+        result = value_of().item()
+        with torch.no_grad():
+            weight[0, 0] -= delta
+        return result
+    return (at(h) - at(-h)) / (2 * h)
+
+
 # --- Units 03-05: the GAN game ----------------------------------------------------------------
 
 
@@ -219,6 +243,46 @@ def test_one_sided_label_smoothing_is_the_cross_entropy_with_target_y():
         assert torch.sign(torch.round(logit.grad, decimals=9)).item() == sign, d_real
 
 
+@pytest.mark.parametrize("gamma", [1.0, 10.0, 0.0])
+def test_r1_of_a_linear_discriminator_is_exactly_half_gamma_times_the_squared_weight_norm(gamma):
+    torch.manual_seed(0)
+    D = nn.Linear(5, 1).double()
+    x = torch.randn(16, 5, dtype=torch.float64).requires_grad_(True)
+    expected = gamma / 2 * D.weight.pow(2).sum()                  # grad_x l = w at every point
+    assert r1_penalty(D(x), x, gamma).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_r1_matches_finite_differences_and_is_differentiable_in_d():
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Flatten(), nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    x = torch.randn(4, 1, 2, 3, dtype=torch.float64)
+
+    def penalty():
+        x_in = x.clone().requires_grad_(True)
+        return r1_penalty(D(x_in), x_in, 3.0)
+
+    value = penalty()
+    squared = [input_gradient_by_finite_differences(D, xi).pow(2).sum() for xi in x]
+    assert value.item() == pytest.approx(3.0 / 2 * torch.stack(squared).mean().item(), rel=1e-6)
+
+    (g,) = torch.autograd.grad(value, D[1].weight)
+    assert g[0, 0].item() == pytest.approx(weight_gradient_by_finite_differences(penalty, D[1].weight), rel=1e-4)
+
+
+def test_r1_errors_name_what_was_expected():
+    D = nn.Linear(3, 1)
+    x = torch.zeros(4, 3)
+    with pytest.raises(ValueError, match="requires_grad"):
+        r1_penalty(D(x), x, 1.0)                                  # x was not marked before D(x)
+    x = x.requires_grad_(True)
+    with pytest.raises(ValueError, match=">= 0"):
+        r1_penalty(D(x), x, -1.0)
+    with pytest.raises(ValueError, match=r"shape \(N,\) or \(N, 1\)"):
+        r1_penalty(nn.Linear(3, 2)(x), x, 1.0)
+    with pytest.raises(ValueError, match="one row per logit"):
+        r1_penalty(D(x)[:3], x, 1.0)
+
+
 # --- Unit 07: the Wasserstein GAN -------------------------------------------------------------
 
 
@@ -254,30 +318,17 @@ def test_penalty_matches_finite_differences_and_is_differentiable_in_the_critic(
     # the same interpolates, by hand: eps from the same seeded generator
     eps = torch.rand((4, 1, 1, 1), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     x_hat = eps * real + (1 - eps) * fake
-    h = 1e-6
-    norms = []
-    for x in x_hat:
-        grad = torch.zeros(x.numel(), dtype=torch.float64)
-        for i in range(x.numel()):
-            step = torch.zeros(x.numel(), dtype=torch.float64)
-            step[i] = h
-            up, down = (x.flatten() + step).view(1, *x.shape), (x.flatten() - step).view(1, *x.shape)
-            grad[i] = (critic(up) - critic(down)).item() / (2 * h)
-        norms.append(grad.norm())
+    norms = [input_gradient_by_finite_differences(critic, x).norm() for x in x_hat]
     by_hand = 10.0 * ((torch.stack(norms) - 1) ** 2).mean()
     assert penalty.item() == pytest.approx(by_hand.item(), rel=1e-6)
     assert torch.equal(gradient_penalty(critic, real, fake, 10.0, eps=eps), penalty)   # eps given, not drawn
 
     # differentiable in the critic's parameters: compare with a finite difference in one weight
     (g,) = torch.autograd.grad(penalty, critic[1].weight)
-    def penalty_at(delta):
-        with torch.no_grad():
-            critic[1].weight[0, 0] += delta
-        value = gradient_penalty(critic, real, fake, 10.0, generator=torch.Generator().manual_seed(1)).item()
-        with torch.no_grad():
-            critic[1].weight[0, 0] -= delta
-        return value
-    assert g[0, 0].item() == pytest.approx((penalty_at(h) - penalty_at(-h)) / (2 * h), rel=1e-4)
+    def penalty_again():
+        return gradient_penalty(critic, real, fake, 10.0, generator=torch.Generator().manual_seed(1))
+    assert g[0, 0].item() == pytest.approx(weight_gradient_by_finite_differences(penalty_again, critic[1].weight),
+                                           rel=1e-4)
 
 
 def test_penalty_errors_name_what_was_expected():
