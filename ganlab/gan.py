@@ -232,9 +232,8 @@ class GANRun:
 def train_gan(G: nn.Module, D: nn.Module, data: TensorDataset, *, epochs: int, m: int = 64,
               k: int = 1, loss: str = "non_saturating", optimizer: str = "adam",
               lr_d: float = 2e-4, lr_g: float = 2e-4, beta1: float = 0.5, momentum: float = 0.5,
-              real_label: float = 1.0, augment: str | None = None,
-              ema_decay: float | None = None, r1_gamma: float = 0.0, noise: str = "normal",
-              n_snapshots: int = 64,
+              real_label: float = 1.0, augment: str | None = None, r1_gamma: float = 0.0,
+              ema_decay: float | None = None, noise: str = "normal", n_snapshots: int = 64,
               seed: int = 0, device="cpu", checkpoint=None, progress: bool = True,
               desc: str | None = None, on_epoch_end=None) -> GANRun:
     """Train ``G`` and ``D`` with Algorithm 1 for ``epochs`` passes over ``data``.
